@@ -1,0 +1,129 @@
+// The configuration schema: every key smarthost understands, its type, its default and its limits.
+// Unknown keys are refused (strict objects), so a typo never silently falls back to a default.
+// config/smarthost.example.yaml documents every key here; keep the two in step.
+import { isIP } from 'node:net';
+import { hostname as osHostname } from 'node:os';
+import { z } from 'zod';
+
+/** "host:port" or "[v6]:port"; the host may be a name, an IPv4 or a bracketed IPv6 address. */
+export const endpointPattern = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+
+const endpoint = z.string().refine((value) => {
+  const match = endpointPattern.exec(value);
+  if (!match) return false;
+  const port = Number(match[3]);
+  return port >= 0 && port <= 65535 && (match[1] === undefined || isIP(match[1]) === 6);
+}, 'must be "host:port" (IPv6 as "[addr]:port")');
+
+const seconds = z.number().int().nonnegative();
+const path = z.string().min(1);
+
+/** An allowed sender: an exact address (a@example.com) or a whole domain (@example.com). */
+export const senderPattern = z
+  .string()
+  .regex(/^[^@\s]*@[^@\s]+$/, 'must be an address (a@example.com) or a domain (@example.com)');
+
+const domainName = z
+  .string()
+  .regex(/^(\*|\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?)$/, 'must be a domain name, ".parent.domain" or "*"');
+
+const spool = z.strictObject({
+  path: path.default('/var/lib/smarthost/spool.db'),
+  keepDelivered: seconds.default(0),
+  busyTimeout: z.number().int().min(0).max(60_000).default(5000),
+});
+
+const tls = z.strictObject({
+  cert: path.default('/etc/smarthost/tls/fullchain.pem'),
+  key: path.default('/etc/smarthost/tls/privkey.pem'),
+  selfSigned: z.boolean().default(false),
+});
+
+const listen = z.strictObject({
+  submission: z.array(endpoint).default(['0.0.0.0:587']),
+  submissions: z.array(endpoint).default(['0.0.0.0:465']),
+});
+
+const limits = z.strictObject({
+  maxMessageSize: z.number().int().positive().default(26_214_400),
+  maxRecipients: z.number().int().positive().default(100),
+  maxClients: z.number().int().positive().default(200),
+  socketTimeout: seconds.default(300),
+});
+
+const retry = z.strictObject({
+  minBackoff: seconds.default(300),
+  maxBackoff: seconds.default(4000),
+  maxLifetime: seconds.default(432_000),
+});
+
+const delivery = z.strictObject({
+  port: z.number().int().min(1).max(65535).default(25),
+  concurrency: z.number().int().positive().default(50),
+  perDomainConcurrency: z.number().int().positive().default(5),
+  allowPrivateDestinations: z.boolean().default(false),
+  routes: z.record(domainName, endpoint).default({}),
+  retry: retry.prefault({}),
+});
+
+/** A DNS server: an IP address with an optional port ("127.0.0.1:5353", "[::1]:53", "192.0.2.53"). */
+const dnsServer = z.string().refine((value) => {
+  if (isIP(value) !== 0) return true;
+  const match = endpointPattern.exec(value);
+  return match !== null && isIP(match[1] ?? match[2] ?? '') !== 0;
+}, 'must be an IP address, optionally with ":port" (IPv6 as "[addr]:port")');
+
+const dns = z.strictObject({
+  servers: z.array(dnsServer).min(1).optional(),
+  timeout: z.number().int().positive().default(5000),
+});
+
+const dkimKey = z.strictObject({
+  domain: z.string().min(1),
+  selector: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be a DNS label'),
+  algorithm: z.enum(['ed25519', 'rsa']),
+  privateKey: path,
+  active: z.boolean().default(true),
+});
+
+const dkim = z.strictObject({
+  keyDir: path.default('/etc/smarthost/dkim'),
+  requireKey: z.boolean().default(false),
+  keys: z.array(dkimKey).default([]),
+});
+
+const metrics = z.strictObject({
+  listen: endpoint.or(z.literal(false)).default('127.0.0.1:9587'),
+});
+
+const log = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+const initialUser = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._@+-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ @ + -'),
+  allow: z.array(senderPattern).min(1),
+});
+
+export const configSchema = z.strictObject({
+  hostname: z.string().regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, 'must be a host name').default(osHostname()),
+  spool: spool.prefault({}),
+  tls: tls.prefault({}),
+  listen: listen.prefault({}),
+  limits: limits.prefault({}),
+  delivery: delivery.prefault({}),
+  dns: dns.prefault({}),
+  dkim: dkim.prefault({}),
+  metrics: metrics.prefault({}),
+  log: log.prefault({}),
+  initialUser: initialUser.optional(),
+});
+
+type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+export type Config = DeepReadonly<z.output<typeof configSchema>>;
+export type DkimKeyConfig = Config['dkim']['keys'][number];

@@ -1,0 +1,63 @@
+// The daemon (`smarthost serve`): load and check the configuration, open the spool, start the
+// pipeline's stages, and handle signals. SIGTERM/SIGINT drain: stop accepting, let transactions in
+// flight finish, close the spool, exit 0.
+import { UserStore } from './auth/users.js';
+import { generatePassword } from './auth/password.js';
+import { checkConfigFiles } from './config/files.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { systemClock } from './platform/clock.js';
+import { createLogger, type Logger } from './platform/logger.js';
+import { openSpool } from './spool/database.js';
+import { Enqueuer } from './spool/enqueue.js';
+import { QueueIdGenerator } from './spool/queue-id.js';
+import { startSubmission, stopSubmission } from './submission/listeners.js';
+import { ensureSelfSignedCertificate } from './tls/self-signed.js';
+
+const SHUTDOWN_GRACE_MS = 30_000;
+
+export async function runDaemon(configPath: string): Promise<void> {
+  const config = loadConfig(configPath);
+  const logger = createLogger(config.log.level);
+  if (config.tls.selfSigned && ensureSelfSignedCertificate(config.tls.cert, config.tls.key, config.hostname)) {
+    logger.warn({ cert: config.tls.cert }, 'created a self-signed TLS certificate; use a real one in production');
+  }
+  const problems = checkConfigFiles(config);
+  if (problems.length > 0) throw new ConfigError(configPath, problems);
+
+  const db = openSpool(config.spool.path, { busyTimeout: config.spool.busyTimeout });
+  const users = new UserStore(db);
+  await createInitialUser(config, users, logger);
+  const enqueuer = new Enqueuer(db);
+  const ids = new QueueIdGenerator();
+  const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger });
+  logger.info({ hostname: config.hostname, spool: config.spool.path, version: process.env['npm_package_version'] }, 'ready');
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    void stopSubmission(listeners, SHUTDOWN_GRACE_MS).then(() => {
+      db.close();
+      logger.info('stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+/** First run: create `initialUser` with a generated password, printed once. */
+async function createInitialUser(config: Config, users: UserStore, logger: Logger): Promise<void> {
+  const wanted = config.initialUser;
+  if (!wanted || users.count() > 0) return;
+  const password = generatePassword();
+  await users.add(wanted.name, password, wanted.allow);
+  logger.warn({ user: wanted.name, allow: wanted.allow }, 'created the initial user; its password is printed once on stderr');
+  process.stderr.write(
+    `\nsmarthost: created user "${wanted.name}" (may send as ${wanted.allow.join(', ')})\n` +
+      `smarthost: password: ${password}\n` +
+      `smarthost: change it with: smarthost user passwd ${wanted.name}\n\n`,
+  );
+}

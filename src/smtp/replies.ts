@@ -1,0 +1,22 @@
+// The catalogue of replies smarthost sends on its submission listeners. Texts follow Postfix's wording
+// where Postfix has an equivalent, so operators and log matchers see familiar lines.
+import { reply, type Reply } from './reply.js';
+
+export const Replies = {
+  queued: (queueId: string): Reply => reply(250, '2.0.0', `Ok: queued as ${queueId}`),
+  authRequired: reply(530, '5.7.0', 'Authentication required'),
+  encryptionRequired: reply(538, '5.7.11', 'Encryption required for requested authentication mechanism'),
+  authFailed: reply(535, '5.7.8', 'Error: authentication failed'),
+  authzidRefused: reply(535, '5.7.8', 'Error: authentication failed: authorization identity must equal the user name'),
+  senderNotOwned: (address: string, user: string): Reply =>
+    reply(553, '5.7.1', `<${address}>: Sender address rejected: not owned by user ${user}`),
+  nullSenderRefused: (user: string): Reply =>
+    reply(553, '5.7.1', `<>: Sender address rejected: a null sender is not allowed for user ${user}`),
+  headerFromNotOwned: (detail: string): Reply => reply(550, '5.7.1', `Message rejected: header From: ${detail}`),
+  messageTooBig: reply(552, '5.3.4', 'Error: message file too big'),
+  tooManyRecipients: reply(452, '4.5.3', 'Error: too many recipients'),
+  localError: reply(451, '4.3.0', 'Error: queue file write error'),
+  insufficientStorage: reply(452, '4.3.1', 'Insufficient system storage'),
+  shuttingDown: reply(421, '4.3.2', 'Service shutting down, closing transmission channel'),
+  badRecipient: reply(501, '5.1.3', 'Bad recipient address syntax'),
+} as const;

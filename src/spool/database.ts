@@ -1,0 +1,42 @@
+// Opening the spool database: WAL journal (the CLI reads and writes while the daemon runs),
+// synchronous=FULL (a commit is on disk before it returns: the 250 promise), foreign keys on, a busy
+// timeout for the rare moment another process holds the write lock, and schema migrations.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { migrations } from './migrations.js';
+
+export type SpoolDatabase = Database.Database;
+
+export interface OpenOptions {
+  /** Milliseconds to wait for another process's write lock before failing with SQLITE_BUSY. */
+  readonly busyTimeout?: number;
+}
+
+export function openSpool(path: string, options: OpenOptions = {}): SpoolDatabase {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+  const db = new Database(path, { timeout: options.busyTimeout ?? 5000 });
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+export function migrate(db: SpoolDatabase): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > migrations.length) {
+    throw new Error(`spool schema version ${current} is newer than this smarthost (${migrations.length})`);
+  }
+  for (let version = current; version < migrations.length; version++) {
+    db.transaction(() => {
+      db.exec(migrations[version] ?? '');
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}

@@ -1,0 +1,21 @@
+// Translating a failed spool write into the reply the client gets: storage exhausted is 452 4.3.1
+// (try later, the disk may have room then), anything else (I/O error, read-only file system, lock
+// held past the busy timeout) is 451 4.3.0. Either way the client keeps the message and retries.
+import { SmtpError } from '../smtp/errors.js';
+import { Replies } from '../smtp/replies.js';
+
+export function sqliteCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : '';
+}
+
+export function isStorageFull(err: unknown): boolean {
+  const code = sqliteCode(err);
+  return code === 'SQLITE_FULL' || code === 'ENOSPC' || /database or disk is full/i.test(String(err));
+}
+
+export function spoolWriteError(err: unknown): SmtpError {
+  return isStorageFull(err)
+    ? new SmtpError('SMARTHOST_E_SPOOL_FULL', Replies.insufficientStorage, { cause: err })
+    : new SmtpError('SMARTHOST_E_SPOOL_WRITE', Replies.localError, { cause: err });
+}

@@ -1,0 +1,72 @@
+// Spool schema, as an ordered list of migrations; PRAGMA user_version records how many have run.
+// Append new migrations; never edit one that has shipped.
+//
+// messages   one row per accepted message (envelope, owner, size); done_at set when every recipient
+//            is final. The body lives apart in `bodies`, so listings never read it and a finished
+//            message can drop its body while its record stays.
+// recipients per-recipient delivery state (DESIGN.md §1): queued | deferred | held | delivered | bounced,
+//            attempts, next_attempt_at, lease_until (a claim by the delivery worker), last reply/MX.
+// attempts   one row per delivery attempt of a recipient, for `queue show` and post-mortems.
+// users      submission accounts: scrypt hash and the senders each may use (JSON array).
+// All times are milliseconds since the epoch.
+
+export const migrations: readonly string[] = [
+  `
+  CREATE TABLE messages (
+    id             TEXT PRIMARY KEY,
+    sender         TEXT NOT NULL,
+    username       TEXT,
+    client_address TEXT,
+    size           INTEGER NOT NULL,
+    created_at     INTEGER NOT NULL,
+    done_at        INTEGER,
+    kind           TEXT NOT NULL DEFAULT 'message' CHECK (kind IN ('message', 'bounce')),
+    smtputf8       INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  CREATE INDEX messages_created ON messages (created_at);
+  CREATE INDEX messages_done ON messages (done_at) WHERE done_at IS NOT NULL;
+
+  CREATE TABLE bodies (
+    message_id TEXT PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    data       BLOB NOT NULL
+  ) STRICT;
+
+  CREATE TABLE recipients (
+    message_id      TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    address         TEXT NOT NULL,
+    domain          TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'deferred', 'held', 'delivered', 'bounced')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until     INTEGER,
+    last_reply      TEXT,
+    last_mx         TEXT,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (message_id, address)
+  ) STRICT;
+  CREATE INDEX recipients_due ON recipients (next_attempt_at) WHERE state IN ('queued', 'deferred');
+  CREATE INDEX recipients_state ON recipients (state, domain);
+
+  CREATE TABLE attempts (
+    id          INTEGER PRIMARY KEY,
+    message_id  TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    address     TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('delivered', 'deferred', 'bounced', 'expired')),
+    mx_host     TEXT,
+    mx_address  TEXT,
+    tls         TEXT,
+    reply       TEXT
+  ) STRICT;
+  CREATE INDEX attempts_message ON attempts (message_id, address);
+  CREATE INDEX attempts_at ON attempts (at);
+
+  CREATE TABLE users (
+    name           TEXT PRIMARY KEY,
+    password_hash  TEXT NOT NULL,
+    allowed        TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+  ) STRICT;
+  `,
+];

@@ -1,0 +1,50 @@
+// What submission adds to a message before it is signed and spooled (RFC 6409 §8): a Received: trace
+// field naming the client, the TLS version and cipher and the authenticated user (RFC 3848 "ESMTPSA"),
+// and a Date:, Message-ID: and From: when the message lacks them. Trace fields go on top; the rest
+// follow, and the original header section is kept byte for byte after them.
+import { formatDate, headerValues, type HeaderField } from '../smtp/headers.js';
+
+export interface TraceInfo {
+  readonly queueId: string;
+  readonly hostname: string;
+  readonly helo: string;
+  readonly clientAddress: string;
+  readonly tls: { readonly version: string; readonly cipher: string } | null;
+  readonly user: string;
+  readonly sender: string;
+  readonly recipients: readonly string[];
+  readonly date: Date;
+}
+
+export interface ParsedMessage {
+  readonly header: Buffer;
+  readonly body: Buffer;
+  readonly fields: readonly HeaderField[];
+}
+
+export function addSubmissionHeaders(message: ParsedMessage, trace: TraceInfo): Buffer {
+  const added = [receivedField(trace)];
+  if (headerValues(message.fields, 'date').length === 0) added.push(`Date: ${formatDate(trace.date)}`);
+  if (headerValues(message.fields, 'message-id').length === 0) added.push(`Message-ID: ${messageId(trace)}`);
+  if (headerValues(message.fields, 'from').length === 0) added.push(`From: <${trace.sender}>`);
+  return Buffer.concat([Buffer.from(`${added.join('\r\n')}\r\n`), message.header, Buffer.from('\r\n'), message.body]);
+}
+
+function receivedField(t: TraceInfo): string {
+  const lines = [`Received: from ${t.helo || 'unknown'} (${addressLiteral(t.clientAddress)})`];
+  if (t.tls) lines.push(`(using ${t.tls.version} with cipher ${t.tls.cipher})`);
+  lines.push(`(Authenticated sender: ${t.user})`);
+  lines.push(`by ${t.hostname} (smarthost) with ${t.tls ? 'ESMTPSA' : 'ESMTPA'} id ${t.queueId}`);
+  const forClause = t.recipients.length === 1 ? `for <${t.recipients[0]}>` : '';
+  lines.push(`${forClause}; ${formatDate(t.date)}`.trimStart());
+  return lines.join('\r\n\t');
+}
+
+function addressLiteral(ip: string): string {
+  return ip.includes(':') ? `[IPv6:${ip}]` : `[${ip}]`;
+}
+
+function messageId(t: TraceInfo): string {
+  const stamp = t.date.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `<${stamp}.${t.queueId}@${t.hostname}>`;
+}

@@ -1,0 +1,66 @@
+// Starting and stopping every submission listener the configuration names, with the shared
+// smtp-server options (TLS, limits, AUTH) and the transaction handlers.
+import { readFileSync } from 'node:fs';
+import type { SMTPServerOptions } from 'smtp-server';
+import type { Config } from '../config/schema.js';
+import { Replies } from '../smtp/replies.js';
+import { replyText } from '../smtp/reply.js';
+import { startListener, type BoundListener } from './server.js';
+import { createHandlers, type SubmissionDeps } from './session.js';
+
+export function serverOptions(config: Config): SMTPServerOptions {
+  return {
+    name: config.hostname,
+    banner: 'smarthost',
+    key: readFileSync(config.tls.key),
+    cert: readFileSync(config.tls.cert),
+    minVersion: 'TLSv1.2',
+    size: config.limits.maxMessageSize,
+    rejectOversized: true,
+    maxRecipients: config.limits.maxRecipients,
+    maxClients: config.limits.maxClients,
+    socketTimeout: config.limits.socketTimeout * 1000,
+    authMethods: ['PLAIN', 'LOGIN'],
+    authRequiredMessage: replyText(Replies.authRequired),
+    disableReverseLookup: true,
+    hideENHANCEDSTATUSCODES: false,
+    hideDSN: true,
+    hideREQUIRETLS: true,
+    logger: false,
+  };
+}
+
+export async function startSubmission(deps: SubmissionDeps): Promise<BoundListener[]> {
+  const options = { ...serverOptions(deps.config), ...createHandlers(deps) };
+  const { submission, submissions } = deps.config.listen;
+  const started: BoundListener[] = [];
+  try {
+    for (const endpoint of submission) started.push(await startListener('submission', endpoint, options, deps.logger));
+    for (const endpoint of submissions) started.push(await startListener('submissions', endpoint, options, deps.logger));
+  } catch (err) {
+    await stopSubmission(started, 0);
+    throw err;
+  }
+  return started;
+}
+
+/**
+ * Stop accepting connections, let transactions in flight finish (a DATA being received or spooled
+ * gets its reply), close idle sessions with 421 at once, and force-close anything left after
+ * `graceMs`. Resolves when every connection is gone.
+ */
+export async function stopSubmission(listeners: readonly BoundListener[], graceMs: number): Promise<void> {
+  await Promise.all(
+    listeners.map(({ server }) => {
+      server.options.closeTimeout = Math.max(graceMs, 1);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const connection of server.connections) {
+        if (!(connection as unknown as { _dataStream: unknown })._dataStream) {
+          connection.send(Replies.shuttingDown.code, replyText(Replies.shuttingDown));
+          connection.close();
+        }
+      }
+      return closed;
+    }),
+  );
+}

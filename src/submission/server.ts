@@ -1,0 +1,69 @@
+// The submission listeners: smtp-server instances for `listen.submission` (port 587, STARTTLS) and
+// `listen.submissions` (port 465, implicit TLS), TLS 1.2 or newer, AUTH PLAIN/LOGIN required before
+// MAIL FROM. SubmissionServer applies smarthost's reply rules to every connection:
+//  - a reply whose text already starts with an enhanced status code (our Reply values) is sent as is,
+//    instead of smtp-server adding its own generic code in front;
+//  - AUTH before STARTTLS gets 538 5.7.11 (RFC 4954), and AUTH is not advertised before TLS, as
+//    Postfix does with smtpd_tls_auth_only.
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import { endpointPattern } from '../config/schema.js';
+import type { Logger } from '../platform/logger.js';
+import { Replies } from '../smtp/replies.js';
+import { hasEnhancedCode, replyText } from '../smtp/reply.js';
+
+export class SubmissionServer extends SMTPServer {
+  override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
+    const connection = new SMTPConnection(this, socket, socketOptions);
+    applyReplyRules(connection);
+    this.connections.add(connection);
+    connection.on('error', (err: Error) => this._onError(err));
+    connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));
+    connection.init();
+  }
+}
+
+function applyReplyRules(connection: SMTPConnection): void {
+  const send = connection.send.bind(connection);
+  connection.send = (code, data, context) => {
+    if (typeof data === 'string' && hasEnhancedCode(data)) return send(code, data, false);
+    if (code === 538) return send(code, replyText(Replies.encryptionRequired), false);
+    if (code === 250 && Array.isArray(data) && !connection.secure) {
+      return send(code, data.filter((line) => !line.startsWith('AUTH ')), context);
+    }
+    return send(code, data, context);
+  };
+}
+
+export type ListenerKind = 'submission' | 'submissions';
+
+export interface BoundListener {
+  readonly kind: ListenerKind;
+  readonly address: string;
+  readonly port: number;
+  readonly server: SubmissionServer;
+}
+
+export function parseEndpoint(value: string): { host: string; port: number } {
+  const match = endpointPattern.exec(value);
+  if (!match) throw new Error(`bad endpoint ${value}`);
+  return { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
+}
+
+export async function startListener(kind: ListenerKind, endpoint: string, options: SMTPServerOptions, logger: Logger): Promise<BoundListener> {
+  const server = new SubmissionServer({ ...options, secure: kind === 'submissions' });
+  server.on('error', (err) => logger.warn({ err, listener: kind }, 'submission connection error'));
+  const { host, port } = parseEndpoint(endpoint);
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(port, host, () => {
+      server.server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.server.address() as net.AddressInfo;
+  logger.info({ listener: kind, address: bound.address, port: bound.port }, 'listening');
+  return { kind, address: bound.address, port: bound.port, server };
+}
