@@ -12,6 +12,7 @@ import type {
 } from 'smtp-server';
 import type { User, UserStore } from '../auth/users.js';
 import type { Config } from '../config/schema.js';
+import type { MessageSigner } from '../dkim/types.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import { canonicalAddress, parseAddress } from '../smtp/address.js';
@@ -26,9 +27,6 @@ import { addSubmissionHeaders } from './compose.js';
 import { checkHeaderFrom } from './header-from.js';
 import { readData } from './read-data.js';
 import { isSenderAllowed } from './sender-policy.js';
-
-/** Signs a finished message for the domain of its From: address (the DKIM stage). */
-export type MessageSigner = (message: Buffer, fromAddress: string, queueId: string) => Promise<Buffer>;
 
 export interface SubmissionDeps {
   readonly config: Config;
