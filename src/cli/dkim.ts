@@ -70,12 +70,14 @@ function keygen(domainArg: string, options: KeygenOptions): void {
   const record = dkimRecord(parseSigningKey({ ...base, active }, Buffer.from(pem)));
   writeNewKey(config, base, pem);
   if (options.json) return printJson({ file, entry: configEntry, record });
+  const last = active
+    ? 'restart smarthost: messages from it are then signed with this key.'
+    : `switch to this key as docs/dkim.md (key rotation) describes.\n   It starts inactive because ${domain} already has an active ${options.algorithm} key.`;
   process.stdout.write(
     `wrote ${file} (${options.algorithm}${options.algorithm === 'rsa' ? `-${bits}` : ''}, mode 0600)\n\n` +
-      `1. Publish this DNS TXT record:\n${zoneLine(record)}\n\n` +
-      `2. Check it: smarthost dkim check ${domain}\n\n` +
-      `3. Add this entry under dkim.keys in ${path}, then restart smarthost:\n${indent(stringify([configEntry]))}` +
-      (active ? '' : `\n${domain} already has an active ${options.algorithm} key, so this one starts inactive;\nsee the key rotation procedure in docs/dkim.md.\n`),
+      `1. Add this entry under dkim.keys in ${path}:\n${indent(stringify([configEntry]))}\n` +
+      `2. Publish this DNS TXT record:\n${zoneLine(record)}\n\n` +
+      `3. When \`smarthost dkim check ${domain}\` reports a match, ${last}\n`,
   );
 }
 
