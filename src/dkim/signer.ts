@@ -25,24 +25,24 @@ export interface DkimDeps {
 }
 
 export class DkimSigner {
-  private keyring: Keyring;
+  private current: Keyring;
   private requireKey: boolean;
 
   constructor(settings: DkimSettings, private readonly deps: DkimDeps, keyring: Keyring = Keyring.load(settings.keys)) {
-    this.keyring = keyring;
+    this.current = keyring;
     this.requireKey = settings.requireKey;
     this.logKeys('DKIM keys loaded');
   }
 
   /** Re-read the keys; on any problem throws DkimKeyError and keeps signing with the old keyring. */
   reload(settings: DkimSettings): void {
-    this.keyring = Keyring.load(settings.keys);
+    this.current = Keyring.load(settings.keys);
     this.requireKey = settings.requireKey;
     this.logKeys('DKIM keys reloaded');
   }
 
-  get keys(): Keyring {
-    return this.keyring;
+  get keyring(): Keyring {
+    return this.current;
   }
 
   /** For submission: refuses a message without a key when dkim.requireKey is set. */
@@ -53,7 +53,7 @@ export class DkimSigner {
 
   private signFor(message: Buffer, fromAddress: string, queueId: string, required: boolean): Buffer {
     const domain = domainOf(fromAddress);
-    const selection = this.keyring.signingKeys(domain);
+    const selection = this.current.signingKeys(domain);
     if (selection) return signMessage(message, selection, Math.floor(this.deps.clock.now() / 1000));
     if (required) throw new SmtpError('SMARTHOST_E_NO_DKIM_KEY', Replies.noDkimKey(domain));
     this.deps.logger.warn({ queueId, from: fromAddress, domain }, 'no DKIM key for the From: domain; message not signed');
@@ -61,7 +61,7 @@ export class DkimSigner {
   }
 
   private logKeys(msg: string): void {
-    const keys = this.keyring.keys.map((k) => `${k.selector}._domainkey.${k.domain} ${k.algorithm}${k.active ? '' : ' (inactive)'}`);
+    const keys = this.current.keys.map((k) => `${k.selector}._domainkey.${k.domain} ${k.algorithm}${k.active ? '' : ' (inactive)'}`);
     this.deps.logger.info({ keys, requireKey: this.requireKey }, msg);
   }
 }

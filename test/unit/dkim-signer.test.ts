@@ -37,7 +37,7 @@ function makeSigner(over: Partial<DkimSettings> = {}): { signer: DkimSigner; log
 }
 
 async function verify(message: Buffer, signer: DkimSigner): Promise<string[]> {
-  const records = new Map(signer.keys.keys.map((k) => [`${k.selector}._domainkey.${k.domain}`, dkimRecord(k).strings]));
+  const records = new Map(signer.keyring.keys.map((k) => [`${k.selector}._domainkey.${k.domain}`, dkimRecord(k).strings]));
   const result = await dkimVerify(message, { resolver: async (name: string) => [[...(records.get(name) ?? [])]] });
   return result.results.map((r) => `${r.selector ?? ''}:${r.status.result}`).sort();
 }
@@ -74,8 +74,19 @@ test('a bounce from MAILER-DAEMON@hostname is signed with the key of the hostnam
 test('reload swaps the keyring; a reload with a bad key throws and keeps the old keys', async () => {
   const { signer } = makeSigner();
   assert.throws(() => signer.reload(settings({ keys: [{ ...entries[0]!, privateKey: join(dir, 'absent.key') }] })), DkimKeyError);
-  assert.equal(signer.keys.keys.length, 2);
+  assert.equal(signer.keyring.keys.length, 2);
   signer.reload(settings({ keys: [entries[1]!], requireKey: true }));
-  assert.deepEqual(signer.keys.keys.map((k) => k.selector), ['e1']);
+  assert.deepEqual(signer.keyring.keys.map((k) => k.selector), ['e1']);
   await assert.rejects(signer.sign(MESSAGE, 'a@example.net', 'Q6'), SmtpError);
+});
+
+test('a long h= list folds between names and still verifies', async () => {
+  const { signer } = makeSigner();
+  const many = Array.from({ length: 30 }, (_, i) => `To: r${i}@x.test\r\n`).join('');
+  const message = Buffer.from(`From: a@example.com\r\n${many}Subject: s\r\n\r\nbody\r\n`);
+  const signed = (await signer.sign(message, 'a@example.com', 'Q7')).toString('latin1');
+  const field = signed.slice(0, signed.indexOf('\r\nDKIM-Signature') + 2);
+  assert.ok(field.split('\r\n').every((line) => line.length <= 78), field);
+  assert.equal(/h=([^;]+);/.exec(field)?.[1]?.replace(/\s+/g, '').split(':').filter((n) => n === 'to').length, 30);
+  assert.deepEqual(await verify(Buffer.from(signed, 'latin1'), signer), ['e1:pass', 'r1:pass']);
 });
