@@ -6,6 +6,7 @@ import { generatePassword } from './auth/password.js';
 import { checkConfigFiles } from './config/files.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { DkimSigner } from './dkim/signer.js';
 import { systemClock } from './platform/clock.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { openSpool } from './spool/database.js';
@@ -30,7 +31,8 @@ export async function runDaemon(configPath: string): Promise<void> {
   await createInitialUser(config, users, logger);
   const enqueuer = new Enqueuer(db);
   const ids = new QueueIdGenerator();
-  const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger });
+  const dkim = new DkimSigner(config.dkim, { clock: systemClock, logger }); // dkim.reload(config.dkim) re-reads keys
+  const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger, sign: dkim.sign });
   logger.info({ hostname: config.hostname, spool: config.spool.path, version: process.env['npm_package_version'] }, 'ready');
 
   let stopping = false;

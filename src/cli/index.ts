@@ -5,6 +5,7 @@ import { checkConfigFiles } from '../config/files.js';
 import { ConfigError, resolveConfigPath } from '../config/load.js';
 import { runDaemon } from '../main.js';
 import { EXIT, configFrom, run, withConfig, type ConfigOption } from './common.js';
+import { registerDkimCommands } from './dkim.js';
 import { registerUserCommands } from './user.js';
 
 const program = new Command('smarthost')
@@ -38,6 +39,7 @@ withConfig(program.command('check-config'))
   );
 
 registerUserCommands(program);
+registerDkimCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,13 +1,43 @@
 // Checks of the files a configuration names (TLS certificate and key, DKIM private keys): readable,
 // parseable and consistent. Returned as problems keyed by config path, like schema errors, so that
-// `serve` and `check-config` refuse a bad file the same way a bad key is refused.
-import { createPrivateKey } from 'node:crypto';
+// `serve` and `check-config` refuse a bad file the same way a bad key is refused. DKIM keys are read
+// here for the signer too (loadDkimKeys), so the daemon and check-config judge them alike.
 import { existsSync, readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
+import { parseSigningKey, type SigningKey } from '../dkim/key-file.js';
 import type { Config, DkimKeyConfig } from './schema.js';
 
 export function checkConfigFiles(config: Config): string[] {
-  return [...checkTls(config), ...config.dkim.keys.flatMap((key, i) => checkDkimKey(key, `dkim.keys.${i}.privateKey`))];
+  return [...checkTls(config), ...loadDkimKeys(config.dkim.keys).problems];
+}
+
+export interface LoadedDkimKeys {
+  readonly keys: SigningKey[];
+  /** One line per key that cannot be used, naming its config path and file. */
+  readonly problems: string[];
+}
+
+/** Read and parse every configured DKIM key (each file once). */
+export function loadDkimKeys(entries: readonly DkimKeyConfig[]): LoadedDkimKeys {
+  const keys: SigningKey[] = [];
+  const problems: string[] = [];
+  entries.forEach((entry, i) => {
+    const key = loadDkimKey(entry, `dkim.keys.${i}.privateKey`);
+    if (typeof key === 'string') problems.push(key);
+    else keys.push(key);
+  });
+  return { keys, problems };
+}
+
+/** The parsed key, or a problem string naming the config path and the file. */
+export function loadDkimKey(entry: DkimKeyConfig, where: string): SigningKey | string {
+  const pem = readable(entry.privateKey, where);
+  if (typeof pem === 'string') return pem;
+  try {
+    return parseSigningKey(entry, pem);
+  } catch (err) {
+    return `${where}: ${(err as Error).message}`;
+  }
 }
 
 function checkTls(config: Config): string[] {
@@ -23,23 +53,6 @@ function checkTls(config: Config): string[] {
     return [];
   } catch (err) {
     return [`tls.cert/tls.key: ${cert} and ${key} are not a usable certificate and key: ${(err as Error).message}`];
-  }
-}
-
-function checkDkimKey(key: DkimKeyConfig, where: string): string[] {
-  const pem = readable(key.privateKey, where);
-  if (typeof pem === 'string') return [pem];
-  try {
-    const parsed = createPrivateKey(pem);
-    const type = parsed.asymmetricKeyType;
-    if (type !== key.algorithm) {
-      return [`${where}: ${key.privateKey} is a ${type ?? 'unknown'} key, but algorithm is ${key.algorithm}`];
-    }
-    const bits = parsed.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (type === 'rsa' && bits < 2048) return [`${where}: ${key.privateKey} is RSA-${bits}; DKIM needs 2048 bits or more`];
-    return [];
-  } catch (err) {
-    return [`${where}: ${key.privateKey} is not a PEM private key: ${(err as Error).message}`];
   }
 }
 

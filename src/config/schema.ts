@@ -78,19 +78,45 @@ const dns = z.strictObject({
   timeout: z.number().int().positive().default(5000),
 });
 
+/** A DKIM selector: one or more DNS labels ("s2026", "mail.2026"). */
+export const selectorPattern = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
 const dkimKey = z.strictObject({
   domain: z.string().min(1),
-  selector: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be a DNS label'),
+  selector: z.string().regex(selectorPattern, 'must be a DNS label'),
   algorithm: z.enum(['ed25519', 'rsa']),
   privateKey: path,
   active: z.boolean().default(true),
 });
 
-const dkim = z.strictObject({
-  keyDir: path.default('/etc/smarthost/dkim'),
-  requireKey: z.boolean().default(false),
-  keys: z.array(dkimKey).default([]),
-});
+/**
+ * A selector names one key, and a domain signs with at most one active key per algorithm (the
+ * others are published but idle, for rotation); both are refused here, naming the second entry.
+ */
+function checkDkimKeys(keys: readonly z.output<typeof dkimKey>[], ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  for (const [i, key] of keys.entries()) {
+    const domain = key.domain.toLowerCase().replace(/\.$/, '');
+    const selector = `${domain} ${key.selector.toLowerCase()}`;
+    const active = `${domain} ${key.algorithm} active`;
+    if (seen.has(selector)) {
+      ctx.addIssue({ code: 'custom', path: ['keys', i, 'selector'], message: `selector ${key.selector} is already configured for ${domain}` });
+    }
+    if (key.active && seen.has(active)) {
+      ctx.addIssue({ code: 'custom', path: ['keys', i, 'active'], message: `${domain} already has an active ${key.algorithm} key; mark one of them active: false` });
+    }
+    seen.add(selector);
+    if (key.active) seen.add(active);
+  }
+}
+
+const dkim = z
+  .strictObject({
+    keyDir: path.default('/etc/smarthost/dkim'),
+    requireKey: z.boolean().default(false),
+    keys: z.array(dkimKey).default([]),
+  })
+  .superRefine((value, ctx) => checkDkimKeys(value.keys, ctx));
 
 const metrics = z.strictObject({
   listen: endpoint.or(z.literal(false)).default('127.0.0.1:9587'),

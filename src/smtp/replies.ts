@@ -13,6 +13,7 @@ export const Replies = {
   nullSenderRefused: (user: string): Reply =>
     reply(553, '5.7.1', `<>: Sender address rejected: a null sender is not allowed for user ${user}`),
   headerFromNotOwned: (detail: string): Reply => reply(550, '5.7.1', `Message rejected: header From: ${detail}`),
+  noDkimKey: (domain: string): Reply => reply(550, '5.7.1', `Message rejected: no DKIM key for sender domain ${domain || '(none)'}`),
   messageTooBig: reply(552, '5.3.4', 'Error: message file too big'),
   tooManyRecipients: reply(452, '4.5.3', 'Error: too many recipients'),
   localError: reply(451, '4.3.0', 'Error: queue file write error'),

@@ -50,7 +50,7 @@ interface Proc {
   readonly stderr: string;
 }
 
-export function runProcess(cmd: string, args: readonly string[], stdin = '', timeoutMs = 30_000): Promise<Proc> {
+export function runProcess(cmd: string, args: readonly string[], stdin: string | Buffer = '', timeoutMs = 30_000): Promise<Proc> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: 'pipe' });
     let stdout = '';
