@@ -9,6 +9,7 @@ import type { Config } from './config/schema.js';
 import { DkimSigner } from './dkim/signer.js';
 import { systemClock } from './platform/clock.js';
 import { createLogger, type Logger } from './platform/logger.js';
+import { Metrics } from './platform/metrics.js';
 import { openSpool } from './spool/database.js';
 import { Enqueuer } from './spool/enqueue.js';
 import { QueueIdGenerator } from './spool/queue-id.js';
@@ -32,7 +33,8 @@ export async function runDaemon(configPath: string): Promise<void> {
   const enqueuer = new Enqueuer(db);
   const ids = new QueueIdGenerator();
   const dkim = new DkimSigner(config.dkim, { clock: systemClock, logger }); // dkim.reload(config.dkim) re-reads keys
-  const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger, sign: dkim.sign });
+  const metrics = new Metrics();
+  const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign });
   logger.info({ hostname: config.hostname, spool: config.spool.path, version: process.env['npm_package_version'] }, 'ready');
 
   let stopping = false;

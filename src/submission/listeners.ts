@@ -5,7 +5,7 @@ import type { SMTPServerOptions } from 'smtp-server';
 import type { Config } from '../config/schema.js';
 import { Replies } from '../smtp/replies.js';
 import { replyText } from '../smtp/reply.js';
-import { startListener, type BoundListener } from './server.js';
+import { startListener, type BoundListener, type ListenerKind } from './server.js';
 import { createHandlers, type SubmissionDeps } from './session.js';
 
 export function serverOptions(config: Config): SMTPServerOptions {
@@ -31,12 +31,15 @@ export function serverOptions(config: Config): SMTPServerOptions {
 }
 
 export async function startSubmission(deps: SubmissionDeps): Promise<BoundListener[]> {
-  const options = { ...serverOptions(deps.config), ...createHandlers(deps) };
+  const options = serverOptions(deps.config);
   const { submission, submissions } = deps.config.listen;
   const started: BoundListener[] = [];
+  const start = async (kind: ListenerKind, endpoint: string): Promise<void> => {
+    started.push(await startListener(kind, endpoint, { ...options, ...createHandlers(deps, kind) }, deps.logger));
+  };
   try {
-    for (const endpoint of submission) started.push(await startListener('submission', endpoint, options, deps.logger));
-    for (const endpoint of submissions) started.push(await startListener('submissions', endpoint, options, deps.logger));
+    for (const endpoint of submission) await start('submission', endpoint);
+    for (const endpoint of submissions) await start('submissions', endpoint);
   } catch (err) {
     await stopSubmission(started, 0);
     throw err;

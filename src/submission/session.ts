@@ -15,6 +15,7 @@ import type { Config } from '../config/schema.js';
 import type { MessageSigner } from '../dkim/types.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
 import { canonicalAddress, parseAddress } from '../smtp/address.js';
 import { SmtpError } from '../smtp/errors.js';
 import { parseHeaderFields, splitMessage } from '../smtp/headers.js';
@@ -35,10 +36,11 @@ export interface SubmissionDeps {
   readonly ids: QueueIdGenerator;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly metrics: Metrics;
   readonly sign?: MessageSigner;
 }
 
-type Handlers = Required<Pick<SMTPServerOptions, 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData'>>;
+type Handlers = Required<Pick<SMTPServerOptions, 'onConnect' | 'onClose' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData'>>;
 type Done = (err?: Error | null) => void;
 
 /** The authenticated user of a session; smtp-server types it as any, so check it here. */
@@ -49,17 +51,35 @@ export function sessionUser(session: SMTPServerSession): User | null {
   return typeof name === 'string' && Array.isArray(allowed) ? { name, allowed } : null;
 }
 
-export function createHandlers(deps: SubmissionDeps): Handlers {
+export function createHandlers(deps: SubmissionDeps, listener: string): Handlers {
+  const { metrics } = deps;
+  /** Count a refusal by its code before smtp-server sends it. */
+  const counted = (callback: Done): Done => (err) => {
+    if (err instanceof SmtpError) metrics.messagesRefused.inc({ reason: err.code });
+    callback(err);
+  };
   return {
+    onConnect: (_session, callback) => {
+      metrics.connections.inc({ listener });
+      metrics.connectionsActive.inc();
+      callback();
+    },
+    onClose: () => metrics.connectionsActive.dec(),
     onAuth: (auth, session, callback) => void authenticate(deps, auth, session).then(
       (user) => callback(null, { user } satisfies SMTPServerAuthenticationResponse),
-      (err: Error) => callback(err),
+      (err: SmtpError) => {
+        metrics.authFailures.inc({ reason: err.code === 'SMARTHOST_E_AUTHZID' ? 'authzid' : 'credentials' });
+        callback(err);
+      },
     ),
-    onMailFrom: (address, session, callback) => mailFrom(address, session, callback),
-    onRcptTo: (address, _session, callback) => rcptTo(address, callback),
+    onMailFrom: (address, session, callback) => mailFrom(address, session, counted(callback)),
+    onRcptTo: (address, _session, callback) => rcptTo(address, counted(callback)),
     onData: (stream, session, callback) => void acceptData(deps, stream, session).then(
-      (queueId) => callback(null, replyText(Replies.queued(queueId))),
-      (err: unknown) => callback(asSmtpError(deps.logger, err, session)),
+      (queueId) => {
+        metrics.messagesAccepted.inc();
+        callback(null, replyText(Replies.queued(queueId)));
+      },
+      (err: unknown) => counted(callback)(asSmtpError(deps.logger, err, session)),
     ),
   };
 }

@@ -1,0 +1,46 @@
+// The daemon's metrics, in one prom-client Registry per daemon (no global state): every stage gets
+// this object and counts what it does; the metrics listener serves registry.metrics(). Labels are
+// bounded sets (listener kind, reason code, outcome, state): never per user, recipient or address.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly connections = new Counter({
+    name: 'smarthost_connections_total', help: 'Client connections accepted, by listener',
+    labelNames: ['listener'] as const, registers: [this.registry],
+  });
+  readonly connectionsActive = new Gauge({
+    name: 'smarthost_connections_active', help: 'Client connections open now',
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: 'smarthost_auth_failures_total', help: 'Failed SMTP AUTH attempts, by reason',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
+  readonly messagesAccepted = new Counter({
+    name: 'smarthost_messages_accepted_total', help: 'Messages spooled (250 sent)',
+    registers: [this.registry],
+  });
+  readonly messagesRefused = new Counter({
+    name: 'smarthost_messages_refused_total', help: 'Transactions refused, by reason code (SMARTHOST_E_*)',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
+  readonly deliveryAttempts = new Counter({
+    name: 'smarthost_delivery_attempts_total', help: 'Recipient delivery attempts, by outcome',
+    labelNames: ['outcome'] as const, registers: [this.registry],
+  });
+  readonly deliveryLatency = new Histogram({
+    name: 'smarthost_delivery_latency_seconds', help: 'Time from acceptance to successful delivery',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400],
+    registers: [this.registry],
+  });
+  readonly outboundTls = new Counter({
+    name: 'smarthost_outbound_connections_total', help: 'Outbound SMTP connections, by TLS use (none, tls, verified)',
+    labelNames: ['tls'] as const, registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'smarthost_' });
+  }
+}
