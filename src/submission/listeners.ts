@@ -5,7 +5,9 @@ import type { SMTPServerOptions } from 'smtp-server';
 import type { Config } from '../config/schema.js';
 import { Replies } from '../smtp/replies.js';
 import { replyText } from '../smtp/reply.js';
-import { startListener, type BoundListener, type ListenerKind } from './server.js';
+import { createGuards } from './guards.js';
+import { startListener, type BoundListener, type ConnectionHook, type ListenerKind } from './server.js';
+import { guardSession } from './session-guard.js';
 import { createHandlers, type SubmissionDeps } from './session.js';
 
 export function serverOptions(config: Config): SMTPServerOptions {
@@ -32,10 +34,16 @@ export function serverOptions(config: Config): SMTPServerOptions {
 
 export async function startSubmission(deps: SubmissionDeps): Promise<BoundListener[]> {
   const options = serverOptions(deps.config);
+  const guarded = { ...deps, guards: deps.guards ?? createGuards(deps.config, deps.clock) };
+  const guard: ConnectionHook = (connection) =>
+    guardSession(connection, guarded.guards.session, (reason) => {
+      deps.metrics.sessionsEnded.inc({ reason });
+      deps.logger.info({ client: connection.remoteAddress, session: connection.id, reason }, `session ended: ${reason.replace('_', ' ')}`);
+    });
   const { submission, submissions } = deps.config.listen;
   const started: BoundListener[] = [];
   const start = async (kind: ListenerKind, endpoint: string): Promise<void> => {
-    started.push(await startListener(kind, endpoint, { ...options, ...createHandlers(deps, kind) }, deps.logger));
+    started.push(await startListener(kind, endpoint, { ...options, ...createHandlers(guarded, kind) }, deps.logger, guard));
   };
   try {
     for (const endpoint of submission) await start('submission', endpoint);
