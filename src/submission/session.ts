@@ -1,7 +1,8 @@
-// The submission transaction, as smtp-server handlers: AUTH (PLAIN/LOGIN against the user store),
-// MAIL FROM (the user's allowed senders), RCPT TO (syntax only: every authenticated user may relay to
-// any domain named by a domain name, not an IP address), the user's hourly quota at both, and DATA: read within the size limit, normalise line endings, check header From:, add
-// trace headers, sign, spool, and only then reply 250 with the queue ID.
+// The submission transaction, as smtp-server handlers: admission (admission.ts), AUTH
+// (authenticate.ts), MAIL FROM (the user's allowed senders), RCPT TO (syntax only: every
+// authenticated user may relay to any domain given by name, not by IP address), the user's hourly
+// quota at both, and DATA: read within the size limit, normalise line endings, check header From:,
+// take the quota, add trace headers, sign, spool, and only then reply 250 with the queue ID.
 import { isIP } from 'node:net';
 import type {
   SMTPServerAddress,
