@@ -14,6 +14,8 @@ export interface ConnectOptions {
   readonly host?: string;
   readonly implicitTls?: boolean;
   readonly tlsOptions?: tls.ConnectionOptions;
+  /** Local address to connect from (127.0.0.2, 127.0.0.3 … are distinct clients). */
+  readonly localAddress?: string;
 }
 
 export class SmtpClient {
@@ -28,9 +30,8 @@ export class SmtpClient {
 
   static async connect(port: number, options: ConnectOptions = {}): Promise<SmtpClient> {
     const host = options.host ?? '127.0.0.1';
-    const socket = options.implicitTls
-      ? tls.connect({ host, port, rejectUnauthorized: false, ...options.tlsOptions })
-      : net.connect({ host, port });
+    const raw = net.connect({ host, port, localAddress: options.localAddress });
+    const socket = options.implicitTls ? tls.connect({ socket: raw, rejectUnauthorized: false, ...options.tlsOptions }) : raw;
     await new Promise<void>((resolve, reject) => {
       socket.once(options.implicitTls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
@@ -165,8 +166,8 @@ export class SmtpClient {
 }
 
 /** Connect, EHLO, STARTTLS (port 587 style), EHLO again, AUTH PLAIN. */
-export async function authenticatedClient(port: number, user: string, password: string, implicitTls = false): Promise<SmtpClient> {
-  const client = await SmtpClient.connect(port, { implicitTls });
+export async function authenticatedClient(port: number, user: string, password: string, implicitTls = false, localAddress?: string): Promise<SmtpClient> {
+  const client = await SmtpClient.connect(port, { implicitTls, localAddress });
   await client.ehlo();
   if (!implicitTls) {
     await client.starttls();
