@@ -103,6 +103,18 @@ export class SmtpClient {
     this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
   }
 
+  /** Write raw bytes and wait until the socket takes more (for large bodies). */
+  async writeDrained(data: Buffer): Promise<void> {
+    if (this.socket.write(data) || this.ended) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done).off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done).on('close', done);
+    });
+  }
+
   /** Send one command line and read its reply. */
   async send(line: string, timeoutMs?: number): Promise<SmtpReply> {
     this.write(`${line}\r\n`);
