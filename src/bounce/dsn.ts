@@ -116,7 +116,7 @@ function deliveryStatus(input: DsnInput): string {
     else lines.push(`Diagnostic-Code: X-Smarthost; ${truncate(r.reply.text)}`);
     lines.push(`Last-Attempt-Date: ${formatDate(new Date(r.at))}`, '');
   }
-  return lines.join('\r\n');
+  return `${lines.join('\r\n')}\r\n`;
 }
 
 function truncate(text: string): string {
