@@ -24,7 +24,7 @@ export interface Judged {
 export function judge(message: JobMessage, recipient: JobRecipient, outcome: Outcome, now: number, retry: RetrySchedule, random: () => number = Math.random): Judged {
   const attempts = recipient.attempts + 1;
   const expired = outcome.status === 'deferred' && isExpired(message.createdAt, now, retry);
-  const state = outcome.status === 'deferred' && !expired ? 'deferred' : outcome.status;
+  const state = expired ? 'bounced' : outcome.status;
   const status: LogStatus = expired ? 'expired' : outcome.status === 'delivered' ? 'sent' : outcome.status;
   const result: RecipientResult = {
     messageId: message.id, address: recipient.address, state, at: now,
