@@ -143,6 +143,7 @@ export class DeliveryWorker {
     setImmediate(() => {
       this.pumpScheduled = false;
       this.pump();
+      this.checkIdle();
     });
   }
 
@@ -156,7 +157,6 @@ export class DeliveryWorker {
     if (this.dueAt !== null && this.dueAt <= now && this.queue.waitingRecipients < READY_RECIPIENTS) this.claim(now);
     for (let job = this.queue.take(); job; job = this.queue.take()) void this.run(job);
     this.arm(now);
-    this.checkIdle();
   }
 
   private claim(now: number): void {
@@ -279,7 +279,7 @@ export class DeliveryWorker {
   }
 
   private isIdle(): boolean {
-    return this.queue.idle && this.bouncesInFlight === 0 && this.pendingResults.length === 0 && !this.flushScheduled;
+    return !this.pumpScheduled && this.queue.idle && this.bouncesInFlight === 0 && this.pendingResults.length === 0 && !this.flushScheduled;
   }
 
   private checkIdle(): void {

@@ -41,6 +41,9 @@ function refusal(answer: Answer): Error & { responseCode: number } {
 export class FakeMx {
   readonly received: Received[] = [];
   connections = 0;
+  /** Connections open now, and the most open at once. */
+  open = 0;
+  maxOpen = 0;
   private rcpts = 0;
   private datas = 0;
   private waiters: Array<() => void> = [];
@@ -57,7 +60,11 @@ export class FakeMx {
     const server = new SMTPServer({
       name: `mx.${host}`, banner: 'fake mx', authOptional: true, logger: false, size: options.size,
       disabledCommands: options.tls === false ? ['AUTH', 'STARTTLS'] : ['AUTH'],
-      onConnect: (_session, cb) => mx.answer(mx.script.greeting?.(++mx.connections) ?? 'accept', cb),
+      onConnect: (_session, cb) => {
+        mx.maxOpen = Math.max(mx.maxOpen, ++mx.open);
+        mx.answer(mx.script.greeting?.(++mx.connections) ?? 'accept', cb);
+      },
+      onClose: () => mx.open--,
       onRcptTo: (address, _session, cb) => mx.answer(mx.script.rcpt?.(address.address, ++mx.rcpts) ?? 'accept', cb),
       onData: (stream, session, cb) => mx.onData(stream, session, cb),
     });
