@@ -89,9 +89,12 @@ export class SmtpSession {
       socketCloseTimeout: 1000, logger: false,
     });
     return new Promise((resolve) => {
+      let failed = false;
       const fail = (err: SmtpFailure): void => {
-        connection.close();
+        if (failed) return;
+        failed = true;
         resolve({ ok: false, failure: describeFailure(err, relay, 'connecting') });
+        connection.close();
       };
       connection.once('error', fail);
       connection.once('end', () => fail({ code: 'ECONNECTION', message: 'connection closed' }));
