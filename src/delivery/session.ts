@@ -69,10 +69,13 @@ export class SmtpSession {
     readonly tls: TlsInfo | null,
     private readonly dataTimeout: number,
   ) {
-    connection.on('error', () => undefined);
+    // nodemailer emits 'error', then closes ('end'), then fails the transaction: keep the error so
+    // the transaction in flight ends with it rather than with a bare "connection closed".
+    let lastError: SmtpFailure = { code: 'ECONNECTION', message: 'connection closed' };
+    connection.on('error', (err: SmtpFailure) => (lastError = err));
     connection.once('end', () => {
       this.ended = true;
-      this.inFlight?.({ code: 'ECONNECTION', message: 'connection closed' });
+      this.inFlight?.(lastError);
       for (const listener of this.endListeners.splice(0)) listener();
     });
   }
