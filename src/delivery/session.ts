@@ -99,7 +99,7 @@ export class SmtpSession {
         resolve({ ok: false, failure: describeFailure(err, relay, 'connecting') });
         connection.close();
       };
-      connection.once('error', fail);
+      connection.on('error', fail);
       connection.once('end', () => fail({ code: 'ECONNECTION', message: 'connection closed' }));
       connection.connect((err) => {
         connection.removeAllListeners('error');

@@ -20,7 +20,6 @@ export interface ClaimedRecipient {
   readonly attempts: number;
   readonly sender: string;
   readonly createdAt: number;
-  readonly kind: 'message' | 'bounce';
 }
 
 export type FinalState = 'delivered' | 'bounced';
@@ -41,9 +40,8 @@ export interface RecipientResult {
   readonly tls: string | null;
 }
 
-interface ClaimRow extends Omit<ClaimedRecipient, 'kind'> {
+interface ClaimRow extends ClaimedRecipient {
   readonly rid: number;
-  readonly kind: string;
 }
 
 export class DeliveryStore {
@@ -68,7 +66,7 @@ export class DeliveryStore {
     return {
       due: db.prepare(
         `SELECT r.rowid AS rid, r.message_id AS messageId, r.address, r.domain, r.attempts,
-                m.sender, m.created_at AS createdAt, m.kind
+                m.sender, m.created_at AS createdAt
            FROM recipients r JOIN messages m ON m.id = r.message_id
           WHERE r.state IN ('queued', 'deferred') AND r.next_attempt_at <= @now
             AND (r.lease_until IS NULL OR r.lease_until <= @now)
@@ -116,7 +114,7 @@ export class DeliveryStore {
   private claimIn(now: number, limit: number): ClaimedRecipient[] {
     const rows = this.statements.due.all({ now, limit }) as ClaimRow[];
     for (const row of rows) this.statements.lease.run(now + this.options.leaseMs, row.rid);
-    return rows.map(({ rid: _rid, kind, ...rest }) => ({ ...rest, kind: kind === 'bounce' ? 'bounce' : 'message' }));
+    return rows.map(({ rid: _rid, ...rest }) => rest);
   }
 
   /** The earliest next attempt among unleased recipients, or null when nothing waits. */

@@ -55,17 +55,21 @@ export class FakeMx {
     public script: MxScript,
   ) {}
 
-  static async start(host: string, port: number, script: MxScript = {}, options: { tls?: boolean; size?: number } = {}): Promise<FakeMx> {
+  static async start(host: string, port: number, script: MxScript = {}, options: { tls?: boolean; size?: number; smtputf8?: boolean } = {}): Promise<FakeMx> {
     let mx!: FakeMx;
     const server = new SMTPServer({
-      name: `mx.${host}`, banner: 'fake mx', authOptional: true, logger: false, size: options.size,
+      name: `mx.${host}`, banner: 'fake mx', authOptional: true, logger: false, size: options.size, hideSMTPUTF8: options.smtputf8 === false,
       disabledCommands: options.tls === false ? ['AUTH', 'STARTTLS'] : ['AUTH'],
       onConnect: (_session, cb) => {
         mx.maxOpen = Math.max(mx.maxOpen, ++mx.open);
-        mx.answer(mx.script.greeting?.(++mx.connections) ?? 'accept', cb);
+        const n = ++mx.connections;
+        mx.answer(mx.script.greeting?.(n) ?? 'accept', cb);
       },
       onClose: () => mx.open--,
-      onRcptTo: (address, _session, cb) => mx.answer(mx.script.rcpt?.(address.address, ++mx.rcpts) ?? 'accept', cb),
+      onRcptTo: (address, _session, cb) => {
+        const n = ++mx.rcpts;
+        mx.answer(mx.script.rcpt?.(address.address, n) ?? 'accept', cb);
+      },
       onData: (stream, session, cb) => mx.onData(stream, session, cb),
     });
     server.on('error', () => undefined);
@@ -87,7 +91,8 @@ export class FakeMx {
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => {
       const to = session.envelope.rcptTo.map((r) => r.address);
-      const answer = this.script.data?.(++this.datas, to) ?? 'accept';
+      const n = ++this.datas;
+      const answer = this.script.data?.(n, to) ?? 'accept';
       if (answer === 'accept') {
         const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         this.received.push({ from, to, data: Buffer.concat(chunks), tls: session.secure });

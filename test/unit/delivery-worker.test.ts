@@ -23,15 +23,18 @@ import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeMx, freePort } from '../helpers/fake-mx.js';
 
 const MX = '127.0.0.2';
+/** A second MX with a SIZE limit and without SMTPUTF8, for limited.test. */
+const LIMITED = '127.0.0.3';
 
 /** remote.test and example.com → the fake MX; nullmx.test publishes a null MX; nowhere.test does not exist. */
 const resolver: Resolver = {
   resolveMx: (domain) => {
     if (domain === 'nullmx.test') return Promise.resolve([{ exchange: '', priority: 0 }]);
     if (domain === 'remote.test' || domain === 'other.test' || domain === 'example.com') return Promise.resolve([{ exchange: 'mx.remote.test', priority: 10 }]);
+    if (domain === 'limited.test') return Promise.resolve([{ exchange: 'mx.limited.test', priority: 10 }]);
     return Promise.reject(Object.assign(new Error('not found'), { code: 'ENOTFOUND' }));
   },
-  resolve4: () => Promise.resolve([MX]),
+  resolve4: (host) => Promise.resolve([host === 'mx.limited.test' ? LIMITED : MX]),
   resolve6: () => Promise.reject(Object.assign(new Error('no data'), { code: 'ENODATA' })),
   resolveTxt: () => Promise.reject(new Error('unused')),
 };
@@ -45,7 +48,7 @@ interface Harness {
   readonly logs: Array<Record<string, unknown>>;
   claims: number;
   /** Submit a message as submission would; resolves with its queue ID once committed. */
-  submit(recipients: string[], options?: { sender?: string; kind?: 'message' | 'bounce' }): Promise<string>;
+  submit(recipients: string[], options?: { sender?: string; kind?: 'message' | 'bounce'; body?: Buffer }): Promise<string>;
   recipients(id: string): Array<{ address: string; state: string; attempts: number; next_attempt_at: number; lease_until: number | null; last_reply: string }>;
   /** Let everything started finish. */
   settle(): Promise<void>;
@@ -106,9 +109,9 @@ function harness(options: HarnessOptions): Harness {
   };
   return Object.assign(h, {
     db, clock, worker, enqueuer, ids, logs, settle,
-    async submit(recipients: string[], o: { sender?: string; kind?: 'message' | 'bounce' } = {}): Promise<string> {
+    async submit(recipients: string[], o: { sender?: string; kind?: 'message' | 'bounce'; body?: Buffer } = {}): Promise<string> {
       const id = ids.next();
-      const body = Buffer.from(`From: a@example.com\r\nSubject: ${id}\r\nMessage-ID: <${id}@example.com>\r\n\r\nHello.\r\n`);
+      const body = o.body ?? Buffer.from(`From: a@example.com\r\nSubject: ${id}\r\nMessage-ID: <${id}@example.com>\r\n\r\nHello.\r\n`);
       await enqueuer.enqueue({ id, sender: o.sender ?? 'a@example.com', username: 'app', clientAddress: '127.0.0.1', recipients, body, createdAt: clock.now(), kind: o.kind ?? 'message', smtputf8: false });
       return id;
     },
@@ -128,9 +131,11 @@ function harness(options: HarnessOptions): Harness {
 describe('delivery worker', () => {
   let port: number;
   let mx: FakeMx;
+  let limited: FakeMx;
   before(async () => {
     port = await freePort(MX);
     mx = await FakeMx.start(MX, port);
+    limited = await FakeMx.start(LIMITED, port, {}, { size: 200, smtputf8: false });
   });
   afterEach(async () => {
     for (const { worker, db } of running.splice(0)) {
@@ -142,7 +147,7 @@ describe('delivery worker', () => {
     mx.maxOpen = mx.open;
   });
   after(async () => {
-    await mx.close();
+    await Promise.all([mx.close(), limited.close()]);
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -169,7 +174,8 @@ describe('delivery worker', () => {
 
   test('451 then 250: deferred with backoff, delivered on the retry', async () => {
     const h = harness({ port });
-    mx.script = { rcpt: (_a, n) => (n === 1 ? 'tempfail' : 'accept') };
+    let tries = 0;
+    mx.script = { rcpt: () => (++tries === 1 ? 'tempfail' : 'accept') };
     const id = await h.submit(['a@remote.test']);
     await h.settle();
     const [first] = h.recipients(id);
@@ -238,12 +244,32 @@ describe('delivery worker', () => {
     assert.equal(h.db.prepare('SELECT count(*) FROM messages').pluck().get(), 1);
   });
 
-  test('perDomainConcurrency bounds the connections to one domain', async () => {
+  test('perDomainConcurrency bounds the connections to one domain, and a healthy connection is reused', async () => {
     const h = harness({ port, perDomain: 1 });
+    const before = mx.connections;
     await Promise.all([1, 2, 3, 4].map(() => h.submit(['a@remote.test'])));
     await h.settle();
     assert.equal(mx.received.length, 4);
     assert.equal(mx.maxOpen, 1);
+    assert.equal(mx.connections - before, 1, 'four messages over one connection');
+  });
+
+  test("a message larger than the server's SIZE bounces with 5.3.4 before it is sent", async () => {
+    const h = harness({ port });
+    const id = await h.submit(['a@limited.test'], { body: Buffer.from(`Subject: big\r\n\r\n${'x'.repeat(300)}\r\n`) });
+    await h.settle();
+    assert.match(h.recipients(id)[0]?.last_reply ?? '', /^552 5\.3\.4 message size exceeds the fixed limit of mx\.limited\.test/);
+    assert.equal(limited.received.length, 0);
+  });
+
+  test('non-ASCII addresses need SMTPUTF8: bounced with 5.6.7 where it is not offered, delivered where it is', async () => {
+    const h = harness({ port });
+    const id = await h.submit(['jürgen@limited.test', 'jürgen@remote.test']);
+    await h.settle();
+    assert.deepEqual(h.recipients(id).map((r) => [r.address, r.state, r.last_reply?.slice(0, 9)]), [
+      ['jürgen@limited.test', 'bounced', '550 5.6.7'],
+      ['jürgen@remote.test', 'delivered', '250 2.0.0'],
+    ]);
   });
 
   test('claims hold a lease while in flight; stop() abandons the attempt and returns the lease', async () => {
