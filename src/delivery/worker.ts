@@ -1,5 +1,5 @@
-// The delivery worker: keeps the ready queue full, starts jobs within the concurrency limits, turns
-// their outcomes into recipient states, DSNs and log lines. It never polls the spool in a loop:
+// The delivery worker: keeps the ready queue full, starts jobs within the concurrency limits and hands
+// their outcomes to the recorder. It never polls the spool in a loop:
 //  - A freshly committed message arrives through the Enqueuer's hand-off (offer) with its recipients
 //    already leased to this worker, and is attempted at once with the body still in memory. When the
 //    ready queue is full (READY_RECIPIENTS, READY_BYTES) the message's leases are given back instead,
@@ -9,24 +9,21 @@
 //    most SAFETY_WAKE_MS, which also catches anything unforeseen).
 //  - Changes made by another process (the CLI: retry, release, enqueue) are noticed within a second
 //    through SQLite's data_version, which costs no query on the tables.
-// Outcomes are recorded in batches (one transaction for everything finished in the same turn of the
-// event loop). Recipients that fail for good wait for the other jobs of their round, then one DSN
-// covers them all; their state is written after the DSN is safely spooled, so a crash in between
-// repeats the attempt (and perhaps the DSN) rather than losing the DSN.
+// Outcomes go to the OutcomeRecorder (recorder.ts: batched writes, one DSN per round).
 // stop(): no new jobs; running ones get `graceMs` to finish, then their connections are closed and
 // their results ignored; every lease is returned.
 import type { Bouncer } from '../bounce/bouncer.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
-import { reply, formatReply } from '../smtp/reply.js';
+import { reply } from '../smtp/reply.js';
 import { splitMessage } from '../smtp/headers.js';
 import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
 import type { NewMessage } from '../spool/enqueue.js';
 import { domainOf } from '../smtp/address.js';
 import type { RetrySchedule } from './backoff.js';
 import { DispatchQueue } from './dispatch-queue.js';
-import { jobsFor, keyOf, type Job, type Round } from './jobs.js';
-import { judge, logAttempt } from './results.js';
+import { jobsFor, keyOf, type Job } from './jobs.js';
+import { OutcomeRecorder } from './recorder.js';
 import { outcomeForAll, settle, type Deliver, type Outcome } from './types.js';
 
 const CLAIM_BATCH = 200;
@@ -56,24 +53,24 @@ export interface WorkerDeps {
 export class DeliveryWorker {
   private readonly queue: DispatchQueue<Job>;
   private readonly owned = new Set<string>();
-  private pendingResults: RecipientResult[] = [];
-  private bouncesInFlight = 0;
+  private readonly recorder: OutcomeRecorder;
   private dueAt: number | null = 0;
   private lastSweep = 0;
   private timer: NodeJS.Timeout | null = null;
   private watcher: NodeJS.Timeout | null = null;
   private pumpScheduled = false;
-  private flushScheduled = false;
   private started = false;
   private stopping = false;
-  private abandoned = false;
   private idleWaiters: Array<() => void> = [];
 
   constructor(
     private readonly deps: WorkerDeps,
-    private readonly options: WorkerOptions,
+    options: WorkerOptions,
   ) {
     this.queue = new DispatchQueue({ concurrency: options.concurrency, perDomain: options.perDomainConcurrency });
+    this.recorder = new OutcomeRecorder({
+      ...deps, retry: options.retry, recorded: (results) => this.recorded(results), settled: () => this.checkIdle(),
+    });
   }
 
   start(): void {
@@ -96,7 +93,7 @@ export class DeliveryWorker {
       const fits = this.queue.waitingRecipients + m.recipients.length <= READY_RECIPIENTS && this.queue.waitingBytes + m.body.length <= READY_BYTES;
       const keys = m.recipients.map((address) => ({ messageId: m.id, address }));
       if (!fits) {
-        this.deps.store.release(keys);
+        this.giveBack(keys);
         this.dueAt = Math.min(this.dueAt ?? m.createdAt, m.createdAt);
         continue;
       }
@@ -120,14 +117,14 @@ export class DeliveryWorker {
       this.whenIdle().then(() => true),
       new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref()),
     ]);
-    if (!finished) {
-      this.flush();
-      this.abandoned = true;
-      this.deps.logger.warn({ running: this.queue.running }, 'abandoning delivery attempts still running at shutdown');
-    }
-    this.flush();
+    this.recorder.abandon();
+    if (!finished) this.deps.logger.warn({ running: this.queue.running }, 'abandoning delivery attempts still running at shutdown');
     this.deps.closeConnections();
-    this.deps.store.returnLeases();
+    try {
+      this.deps.store.returnLeases();
+    } catch (err) {
+      this.deps.logger.error({ err }, 'cannot return delivery leases; they are returned at the next start');
+    }
   }
 
   private enqueueJobs(jobs: readonly Job[]): void {
@@ -150,13 +147,27 @@ export class DeliveryWorker {
   private pump(): void {
     if (!this.started || this.stopping) return;
     const now = this.deps.clock.now();
-    if (now - this.lastSweep >= SWEEP_EVERY_MS) {
-      this.lastSweep = now;
-      this.deps.store.sweepBodies(now);
+    try {
+      if (now - this.lastSweep >= SWEEP_EVERY_MS) {
+        this.lastSweep = now;
+        this.deps.store.sweepBodies(now);
+      }
+      if (this.dueAt !== null && this.dueAt <= now && this.queue.waitingRecipients < READY_RECIPIENTS) this.claim(now);
+    } catch (err) {
+      this.deps.logger.error({ err }, 'cannot read the spool for due deliveries; trying again in a second');
+      this.dueAt = now + 1000;
     }
-    if (this.dueAt !== null && this.dueAt <= now && this.queue.waitingRecipients < READY_RECIPIENTS) this.claim(now);
     for (let job = this.queue.take(); job; job = this.queue.take()) void this.run(job);
     this.arm(now);
+  }
+
+  /** Hand-off overflow: return the leases so the recipients are claimed from the spool later. */
+  private giveBack(keys: ReadonlyArray<{ readonly messageId: string; readonly address: string }>): void {
+    try {
+      this.deps.store.release(keys);
+    } catch (err) {
+      this.deps.logger.error({ err, queueId: keys[0]?.messageId }, 'cannot return delivery leases; the message waits for its lease to run out');
+    }
   }
 
   private claim(now: number): void {
@@ -185,13 +196,17 @@ export class DeliveryWorker {
   }
 
   private watch(): void {
-    if (this.deps.store.changedElsewhere()) this.wake();
+    try {
+      if (this.deps.store.changedElsewhere()) this.wake();
+    } catch (err) {
+      this.deps.logger.error({ err }, 'cannot read the spool version');
+    }
   }
 
   private async run(job: Job): Promise<void> {
     const outcomes = await this.attempt(job);
     this.queue.finish(job);
-    if (!this.abandoned) this.complete(job, outcomes);
+    this.recorder.complete(job, outcomes);
     this.schedulePump();
   }
 
@@ -217,69 +232,16 @@ export class DeliveryWorker {
     return outcomes;
   }
 
-  private complete(job: Job, outcomes: readonly Outcome[]): void {
-    const now = this.deps.clock.now();
-    const { message, round } = job;
-    job.recipients.forEach((recipient, i) => {
-      const outcome = outcomes[i];
-      if (!outcome) return;
-      const judged = judge(message, recipient, outcome, now, this.options.retry, this.deps.random);
-      logAttempt(this.deps.logger, message, judged, recipient.attempts + 1);
-      if (judged.failed && message.sender !== '') round.failures.push({ result: judged.result, failed: judged.failed });
-      else this.record(judged.result);
-    });
-    round.pending--;
-    if (round.pending === 0 && round.failures.length > 0) void this.bounce(message, round);
-  }
-
-  private async bounce(message: Job['message'], round: Round): Promise<void> {
-    this.bouncesInFlight++;
-    const failed = round.failures.map((f) => f.failed);
-    try {
-      const source = { queueId: message.id, sender: message.sender, arrivedAt: message.createdAt, originalHeader: round.originalHeader ?? Buffer.alloc(0) };
-      const dsnId = await this.deps.bouncer.bounce(source, failed);
-      this.deps.logger.info({ queueId: message.id, dsn: dsnId, to: message.sender, rcpts: failed.length }, 'sender non-delivery notification');
-      for (const f of round.failures) this.record(f.result);
-    } catch (err) {
-      this.deps.logger.error({ queueId: message.id, err }, 'cannot queue the delivery status notification; will try again');
-      const retryAt = this.deps.clock.now() + this.options.retry.minBackoff * 1000;
-      const why = formatReply(reply(451, '4.3.0', 'cannot queue the delivery status notification'));
-      for (const f of round.failures) this.record({ ...f.result, state: 'deferred', outcome: 'deferred', nextAttemptAt: retryAt, reply: why });
-    } finally {
-      this.bouncesInFlight--;
-      this.checkIdle();
-    }
-  }
-
-  private record(result: RecipientResult): void {
-    if (this.abandoned) return;
-    this.pendingResults.push(result);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const results = this.pendingResults;
-    this.pendingResults = [];
-    if (results.length === 0 || this.abandoned) return this.checkIdle();
-    try {
-      const done = this.deps.store.record(results);
-      for (const id of done) this.deps.logger.info({ queueId: id }, 'removed');
-    } catch (err) {
-      this.deps.logger.error({ err, count: results.length }, 'cannot record delivery outcomes; the recipients are retried when their lease runs out');
-    }
+  private recorded(results: readonly RecipientResult[]): void {
     for (const r of results) {
       this.owned.delete(keyOf(r.messageId, r.address));
       if (r.state === 'deferred') this.dueAt = Math.min(this.dueAt ?? r.nextAttemptAt, r.nextAttemptAt);
     }
     this.schedulePump();
-    this.checkIdle();
   }
 
   private isIdle(): boolean {
-    return !this.pumpScheduled && this.queue.idle && this.bouncesInFlight === 0 && this.pendingResults.length === 0 && !this.flushScheduled;
+    return !this.pumpScheduled && this.queue.idle && this.recorder.idle;
   }
 
   private checkIdle(): void {
