@@ -8,7 +8,7 @@ import { allFinal, deliveryConfig, recipientsOf, submit, waitForRecipients, with
 import { DnsServer } from '../helpers/dns-server.js';
 import { FakeMx, freePort } from '../helpers/fake-mx.js';
 
-describe('crash during delivery', () => {
+describe('crash during delivery', { timeout: 60_000 }, () => {
   let dns: DnsServer;
   let mx: FakeMx;
   let daemon: TestDaemon;

@@ -13,7 +13,7 @@ import { FakeMx, SmtpSink, freePort } from '../helpers/fake-mx.js';
 const mxRecord = (exchange: string, preference = 10) => ({ type: 'MX' as const, exchange, preference });
 const a = (address: string) => ({ type: 'A' as const, address });
 
-describe('delivery to MX hosts', () => {
+describe('delivery to MX hosts', { timeout: 60_000 }, () => {
   let dns: DnsServer;
   let port: number;
   let mx: FakeMx;
@@ -121,7 +121,7 @@ describe('delivery to MX hosts', () => {
   });
 });
 
-describe('private destinations', () => {
+describe('private destinations', { timeout: 60_000 }, () => {
   let dns: DnsServer;
   let mx: FakeMx;
   let daemon: TestDaemon;

@@ -7,7 +7,7 @@ import { allFinal, deliveryConfig, dsnsFor, submit, waitForRecipients } from '..
 import { DnsServer } from '../helpers/dns-server.js';
 import { FakeMx, freePort } from '../helpers/fake-mx.js';
 
-describe('retries and expiry', () => {
+describe('retries and expiry', { timeout: 60_000 }, () => {
   let dns: DnsServer;
   let mx: FakeMx;
   let daemon: TestDaemon;

@@ -3,6 +3,7 @@
 // moves the clock and wakes the worker.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -41,6 +42,7 @@ const resolver: Resolver = {
 
 interface Harness {
   readonly db: SpoolDatabase;
+  readonly path: string;
   readonly clock: FakeClock;
   readonly worker: DeliveryWorker;
   readonly enqueuer: Enqueuer;
@@ -80,7 +82,8 @@ const running: Array<{ worker: DeliveryWorker; db: SpoolDatabase }> = [];
 function harness(options: HarnessOptions): Harness {
   const dir = mkdtempSync(join(tmpdir(), 'smarthost-worker-'));
   dirs.push(dir);
-  const db = openSpool(join(dir, 'spool.db'));
+  const path = join(dir, 'spool.db');
+  const db = openSpool(path);
   const clock = new FakeClock();
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({ write: (chunk: Buffer, _e, done) => (logs.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) });
@@ -105,10 +108,12 @@ function harness(options: HarnessOptions): Harness {
   running.push({ worker, db });
   const settle = async (): Promise<void> => {
     await new Promise((r) => setImmediate(r));
-    await worker.whenIdle();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('worker not idle within 10 s')), 10_000)));
+    await Promise.race([worker.whenIdle(), timeout]).finally(() => clearTimeout(timer));
   };
   return Object.assign(h, {
-    db, clock, worker, enqueuer, ids, logs, settle,
+    db, path, clock, worker, enqueuer, ids, logs, settle,
     async submit(recipients: string[], o: { sender?: string; kind?: 'message' | 'bounce'; body?: Buffer } = {}): Promise<string> {
       const id = ids.next();
       const body = o.body ?? Buffer.from(`From: a@example.com\r\nSubject: ${id}\r\nMessage-ID: <${id}@example.com>\r\n\r\nHello.\r\n`);
@@ -128,7 +133,7 @@ function harness(options: HarnessOptions): Harness {
   });
 }
 
-describe('delivery worker', () => {
+describe('delivery worker', { timeout: 60_000 }, () => {
   let port: number;
   let mx: FakeMx;
   let limited: FakeMx;
@@ -295,6 +300,21 @@ describe('delivery worker', () => {
     const store = new DeliveryStore(first.db, { leaseMs: DELIVERY_LEASE_MS, keepDeliveredMs: 0 });
     assert.equal(store.returnLeases(), 2);
     assert.deepEqual(store.claimDue(first.clock.now(), 10).map((r) => r.address).sort(), ['a@remote.test', 'b@remote.test']);
+  });
+
+  test('a change made by another process (the CLI) wakes the worker within a second', async () => {
+    const h = harness({ port });
+    let tries = 0;
+    mx.script = { rcpt: () => (++tries === 1 ? 'tempfail' : 'accept') };
+    const id = await h.submit(['a@remote.test']);
+    await h.settle();
+    assert.equal(h.recipients(id)[0]?.state, 'deferred');
+    const cli = new Database(h.path);
+    cli.prepare('UPDATE recipients SET next_attempt_at = ? WHERE message_id = ?').run(h.clock.now(), id);
+    cli.close();
+    const deadline = Date.now() + 5000;
+    while (h.recipients(id)[0]?.state !== 'delivered' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(h.recipients(id).map((r) => [r.state, r.attempts]), [['delivered', 2]]);
   });
 
   test('spool.keepDelivered keeps a finished body that long', async () => {
