@@ -40,6 +40,7 @@ describe('retries and expiry', { timeout: 60_000 }, () => {
     const id = await submit(daemon, ['retry@remote.test']);
     const rows = await waitForRecipients(daemon, id, allFinal);
     assert.deepEqual(rows.map((r) => [r.state, r.attempts]), [['delivered', 2]]);
+    await daemon.waitForLog((l) => l['queueId'] === id && l['status'] === 'sent'); // the log pipe may trail the spool
     const lines = daemon.logs.filter((l) => l['queueId'] === id && l['to'] === 'retry@remote.test');
     assert.deepEqual(lines.map((l) => [l['status'], l['attempts']]), [['deferred', 1], ['sent', 2]]);
     assert.equal(lines[0]?.['reply'], '451 4.3.0 Try again later');
@@ -51,6 +52,7 @@ describe('retries and expiry', { timeout: 60_000 }, () => {
     const rows = await waitForRecipients(daemon, id, allFinal, 15_000);
     assert.equal(rows[0]?.state, 'bounced');
     assert.ok((rows[0]?.attempts ?? 0) >= 2, `attempts: ${rows[0]?.attempts}`);
+    await daemon.waitForLog((l) => l['queueId'] === id && l['status'] === 'expired');
     const statuses = daemon.logs.filter((l) => l['queueId'] === id).map((l) => l['status']).filter(Boolean);
     assert.equal(statuses.at(-1), 'expired');
     assert.ok(statuses.slice(0, -1).every((s) => s === 'deferred'));
