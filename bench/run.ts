@@ -4,7 +4,7 @@
 //
 //   npm run bench -- [--connections 20] [--messages 5000] [--size 2048] [--recipients 1]
 //                    [--dkim ed25519|rsa|none] [--peer postfix] [--repeats 3] [--time-limit 120]
-//                    [--backlog N] [--smoke]
+//                    [--backlog N] [--smoke] [--profile DIR]
 import { spawn, execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,7 @@ const { values: args } = parseArgs({
     backlog: { type: 'string', default: '0' },
     out: { type: 'string', default: join(ROOT, 'bench', 'results', 'results.jsonl') },
     smoke: { type: 'boolean', default: false },
+    profile: { type: 'string' },
   },
 });
 
@@ -61,7 +62,7 @@ const pct = (sorted: readonly number[], p: number): number => sorted[Math.min(so
 async function startTarget(name: 'smarthost' | 'postfix', spoolPath?: string): Promise<Target> {
   const sink = `${SINK.host}:${SINK.port}`;
   return name === 'smarthost'
-    ? startSmarthost({ port: PORTS.smarthost, sink, dkim: params.dkim, ...(spoolPath ? { spoolPath } : {}) })
+    ? startSmarthost({ port: PORTS.smarthost, sink, dkim: params.dkim, ...(spoolPath ? { spoolPath } : {}), ...(args.profile ? { profileDir: args.profile } : {}) })
     : startPostfix({ port: PORTS.postfix, plainPort: PORTS.postfixPlain, sinkHost: SINK.host, sinkPort: SINK.port });
 }
 

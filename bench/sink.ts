@@ -1,5 +1,5 @@
 // The receiving MTA for benchmarks: Postfix's smtp-sink when installed (a real MTA, very cheap),
-// else a minimal smtp-server sink in its own process. Both print "msg=N" counters; this module
+// else a minimal smtp-server sink in its own process. Both print "mesg=N" counters; this module
 // follows them and records when each count was reached.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -22,7 +22,7 @@ export class Sink {
       const parts = partial.split(/[\r\n]/);
       partial = parts.pop() ?? '';
       for (const part of parts) {
-        const n = /msg=(\d+)/.exec(part);
+        const n = /mesg=(\d+)/.exec(part);
         if (n && Number(n[1]) > this.count) {
           this.count = Number(n[1]);
           this.lastAt = Date.now();
@@ -86,7 +86,7 @@ function serve(host: string, port: number): void {
     onData(stream, _session, callback) {
       stream.on('end', () => {
         messages++;
-        process.stdout.write(`msg=${messages}\r`);
+        process.stdout.write(`mesg=${messages}\r`);
         callback();
       });
       stream.resume();

@@ -3,7 +3,7 @@
 // bench/postfix/ into the temp directory, never /etc/postfix; installed by apt when missing).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { selfSignedCertificate } from '../src/tls/self-signed.js';
@@ -27,6 +27,8 @@ export interface SmarthostOptions {
   /** Extra configuration merged over the bench defaults (e.g. a pre-filled spool path). */
   readonly spoolPath?: string;
   readonly logLevel?: string;
+  /** Write a V8 CPU profile of the daemon into this directory (node --cpu-prof). */
+  readonly profileDir?: string;
 }
 
 const USER = { name: 'bench', password: 'bench-password-0123456789' };
@@ -55,7 +57,8 @@ export async function startSmarthost(o: SmarthostOptions): Promise<Target> {
   } catch {
     // already there (a pre-filled spool)
   }
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smarthost.js'), 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const nodeArgs = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'smarthost.js'), 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
   await waitForLine(child, /"msg":"ready"/);
   return {
     name: 'smarthost', port: o.port, pid: child.pid ?? 0, dir, user: USER.name, password: USER.password,
@@ -99,6 +102,7 @@ export function ensurePostfix(): void {
 export async function startPostfix(o: { port: number; plainPort: number; sinkHost: string; sinkPort: number }): Promise<Target> {
   ensurePostfix();
   const dir = mkdtempSync(join(tmpdir(), 'pfbench-'));
+  chmodSync(dir, 0o755); // Postfix's unprivileged processes must reach data/ and the queue
   for (const sub of ['conf', 'spool', 'data', 'log', 'tls']) mkdirSync(join(dir, sub));
   const postfixUid = Number(execFileSync('id', ['-u', 'postfix'], { encoding: 'utf8' }).trim());
   chownSync(join(dir, 'data'), postfixUid, 0);
