@@ -35,6 +35,7 @@ export class SmtpClient {
     await new Promise<void>((resolve, reject) => {
       socket.once(options.implicitTls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
+      socket.once('close', () => reject(new Error('connection closed while connecting')));
     });
     const client = new SmtpClient(socket);
     client.greeting = await client.read();
