@@ -1,15 +1,18 @@
 // The daemon (`smarthost serve`): load and check the configuration, open the spool, start the
-// pipeline's stages, and handle signals. SIGTERM/SIGINT drain: stop accepting, let transactions in
-// flight finish, close the spool, exit 0.
+// pipeline's stages and the operator's side (metrics and health, SIGHUP reload, readiness to
+// systemd: src/daemon/), and handle signals. SIGTERM/SIGINT drain: stop accepting, let transactions
+// in flight finish, close the spool, exit 0.
 import { UserStore } from './auth/users.js';
 import { generatePassword } from './auth/password.js';
 import { checkConfigFiles } from './config/files.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { startOperations } from './daemon/operations.js';
 import { DkimSigner } from './dkim/signer.js';
 import { systemClock } from './platform/clock.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { Metrics } from './platform/metrics.js';
+import { VERSION } from './platform/version.js';
 import { openSpool } from './spool/database.js';
 import { Enqueuer } from './spool/enqueue.js';
 import { QueueIdGenerator } from './spool/queue-id.js';
@@ -35,14 +38,16 @@ export async function runDaemon(configPath: string): Promise<void> {
   const dkim = new DkimSigner(config.dkim, { clock: systemClock, logger }); // dkim.reload(config.dkim) re-reads keys
   const metrics = new Metrics();
   const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign });
-  logger.info({ hostname: config.hostname, spool: config.spool.path, version: process.env['npm_package_version'] }, 'ready');
+  const operations = await startOperations({ config, configPath, db, clock: systemClock, logger, metrics, dkim, listeners });
+  logger.info({ hostname: config.hostname, spool: config.spool.path, version: VERSION, pid: process.pid }, 'ready');
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    void stopSubmission(listeners, SHUTDOWN_GRACE_MS).then(() => {
+    void stopSubmission(listeners, SHUTDOWN_GRACE_MS).then(async () => {
+      await operations.stop();
       db.close();
       logger.info('stopped');
       process.exit(0);
