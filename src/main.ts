@@ -13,7 +13,7 @@ import { systemClock } from './platform/clock.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { Metrics } from './platform/metrics.js';
 import { VERSION } from './platform/version.js';
-import { openSpool } from './spool/database.js';
+import { openSpool, type SpoolDatabase } from './spool/database.js';
 import { Enqueuer } from './spool/enqueue.js';
 import { QueueIdGenerator } from './spool/queue-id.js';
 import { startSubmission, stopSubmission } from './submission/listeners.js';
@@ -31,6 +31,15 @@ export async function runDaemon(configPath: string): Promise<void> {
   if (problems.length > 0) throw new ConfigError(configPath, problems);
 
   const db = openSpool(config.spool.path, { busyTimeout: config.spool.busyTimeout });
+  try {
+    await startPipeline(config, configPath, db, logger);
+  } catch (err) {
+    db.close(); // before the process exits: better-sqlite3 may abort at exit with a database open
+    throw err;
+  }
+}
+
+async function startPipeline(config: Config, configPath: string, db: SpoolDatabase, logger: Logger): Promise<void> {
   const users = new UserStore(db);
   await createInitialUser(config, users, logger);
   const enqueuer = new Enqueuer(db);
