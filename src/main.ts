@@ -1,13 +1,15 @@
 // The daemon (`smarthost serve`): load and check the configuration, open the spool, start the
 // pipeline's stages and the operator's side (metrics and health, SIGHUP reload, readiness to
 // systemd: src/daemon/), and handle signals. SIGTERM/SIGINT drain: stop accepting, let transactions
-// in flight finish, close the spool, exit 0.
+// in flight finish, give delivery attempts in flight a bounded time (then abandon them and return
+// their claims), close the spool, exit 0.
 import { UserStore } from './auth/users.js';
 import { generatePassword } from './auth/password.js';
 import { checkConfigFiles } from './config/files.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { startOperations } from './daemon/operations.js';
+import { DELIVERY_LEASE_MS, createDelivery } from './delivery/index.js';
 import { DkimSigner } from './dkim/signer.js';
 import { systemClock } from './platform/clock.js';
 import { createLogger, type Logger } from './platform/logger.js';
@@ -20,6 +22,7 @@ import { startSubmission, stopSubmission } from './submission/listeners.js';
 import { ensureSelfSignedCertificate } from './tls/self-signed.js';
 
 const SHUTDOWN_GRACE_MS = 30_000;
+const DELIVERY_GRACE_MS = 10_000;
 
 export async function runDaemon(configPath: string): Promise<void> {
   const config = loadConfig(configPath);
@@ -42,11 +45,13 @@ export async function runDaemon(configPath: string): Promise<void> {
 async function startPipeline(config: Config, configPath: string, db: SpoolDatabase, logger: Logger): Promise<void> {
   const users = new UserStore(db);
   await createInitialUser(config, users, logger);
-  const enqueuer = new Enqueuer(db);
+  const enqueuer = new Enqueuer(db, { leaseMs: DELIVERY_LEASE_MS });
   const ids = new QueueIdGenerator();
   const dkim = new DkimSigner(config.dkim, { clock: systemClock, logger }); // dkim.reload(config.dkim) re-reads keys
   const metrics = new Metrics();
+  const delivery = createDelivery({ config, db, enqueuer, ids, clock: systemClock, logger, signer: dkim.signIfKeyExists });
   const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign });
+  delivery.start();
   const operations = await startOperations({ config, configPath, db, clock: systemClock, logger, metrics, dkim, listeners });
   logger.info({ hostname: config.hostname, spool: config.spool.path, version: VERSION, pid: process.pid }, 'ready');
 
@@ -55,12 +60,14 @@ async function startPipeline(config: Config, configPath: string, db: SpoolDataba
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    void stopSubmission(listeners, SHUTDOWN_GRACE_MS).then(async () => {
-      await operations.stop();
-      db.close();
-      logger.info('stopped');
-      process.exit(0);
-    });
+    void stopSubmission(listeners, SHUTDOWN_GRACE_MS)
+      .then(() => delivery.stop(DELIVERY_GRACE_MS))
+      .then(() => operations.stop())
+      .then(() => {
+        db.close();
+        logger.info('stopped');
+        process.exit(0);
+      });
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

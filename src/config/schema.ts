@@ -57,6 +57,14 @@ const retry = z.strictObject({
   maxLifetime: seconds.default(432_000),
 });
 
+/** Seconds; Postfix's smtp_connect_timeout, smtp_helo_timeout, smtp_*_timeout and smtp_data_done_timeout. */
+const timeouts = z.strictObject({
+  connect: z.number().int().positive().default(30),
+  greeting: z.number().int().positive().default(300),
+  command: z.number().int().positive().default(300),
+  data: z.number().int().positive().default(600),
+});
+
 const delivery = z.strictObject({
   port: z.number().int().min(1).max(65535).default(25),
   concurrency: z.number().int().positive().default(50),
@@ -64,6 +72,7 @@ const delivery = z.strictObject({
   allowPrivateDestinations: z.boolean().default(false),
   routes: z.record(domainName, endpoint).default({}),
   retry: retry.prefault({}),
+  timeouts: timeouts.prefault({}),
 });
 
 /** A DNS server: an IP address with an optional port ("127.0.0.1:5353", "[::1]:53", "192.0.2.53"). */

@@ -4,6 +4,8 @@
 // client sees 250 before its message is on disk. If a batch fails, its messages are retried one by
 // one, so a single bad message never costs the others; a failed message is rolled back completely
 // (message, body and recipients are one transaction) and rejects with the SMTP error to send.
+// With `leaseMs`, recipients are written already claimed by the delivery worker (lease_until set), so
+// the worker can take them from the onCommitted hand-off without a claim query; a crash returns them.
 import { domainOf } from '../smtp/address.js';
 import type { SmtpError } from '../smtp/errors.js';
 import type { SpoolDatabase } from './database.js';
@@ -29,27 +31,34 @@ interface Pending {
 
 export type CommittedListener = (messages: readonly NewMessage[]) => void;
 
+export interface EnqueuerOptions {
+  /** Insert recipients leased to the in-process delivery worker for this long after createdAt. */
+  readonly leaseMs?: number;
+}
+
 export class Enqueuer {
   private pending: Pending[] = [];
   private scheduled = false;
   private readonly listeners: CommittedListener[] = [];
   private readonly insertBatch: (messages: readonly NewMessage[]) => void;
 
-  constructor(db: SpoolDatabase) {
+  constructor(db: SpoolDatabase, options: EnqueuerOptions = {}) {
+    const leaseMs = options.leaseMs;
     const insertMessage = db.prepare(
       `INSERT INTO messages (id, sender, username, client_address, size, created_at, kind, smtputf8)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const insertBody = db.prepare('INSERT INTO bodies (message_id, data) VALUES (?, ?)');
     const insertRecipient = db.prepare(
-      `INSERT OR IGNORE INTO recipients (message_id, address, domain, state, next_attempt_at, updated_at)
-       VALUES (?, ?, ?, 'queued', ?, ?)`,
+      `INSERT OR IGNORE INTO recipients (message_id, address, domain, state, next_attempt_at, lease_until, updated_at)
+       VALUES (?, ?, ?, 'queued', ?, ?, ?)`,
     );
     this.insertBatch = db.transaction((messages: readonly NewMessage[]) => {
       for (const m of messages) {
         insertMessage.run(m.id, m.sender, m.username, m.clientAddress, m.body.length, m.createdAt, m.kind, m.smtputf8 ? 1 : 0);
         insertBody.run(m.id, m.body);
-        for (const rcpt of m.recipients) insertRecipient.run(m.id, rcpt, domainOf(rcpt), m.createdAt, m.createdAt);
+        const lease = leaseMs === undefined ? null : m.createdAt + leaseMs;
+        for (const rcpt of m.recipients) insertRecipient.run(m.id, rcpt, domainOf(rcpt), m.createdAt, lease, m.createdAt);
       }
     });
   }

@@ -21,7 +21,10 @@ export interface TestUser {
 export const DEFAULT_USER: TestUser = { name: 'app', password: 'correct horse battery staple', allow: ['@example.com', 'ops@example.org'] };
 
 export interface DaemonOptions {
-  /** Merged over the base configuration (objects deeply, everything else replaced). */
+  /**
+   * Merged over the base configuration: objects deeply, everything else (and {}) replaced; null
+   * removes a key the base has (e.g. `delivery: { routes: { '*': null } }`).
+   */
   readonly config?: Record<string, unknown>;
   readonly users?: readonly TestUser[];
   readonly env?: NodeJS.ProcessEnv;
@@ -52,8 +55,9 @@ export function merge(base: Record<string, unknown>, over: Record<string, unknow
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(over)) {
     const current = out[key];
-    const bothObjects = isPlainObject(current) && isPlainObject(value);
-    out[key] = bothObjects ? merge(current, value) : value;
+    const bothObjects = isPlainObject(current) && isPlainObject(value) && Object.keys(value).length > 0;
+    if (value === null && key in out) delete out[key];
+    else out[key] = bothObjects ? merge(current, value) : value;
   }
   return out;
 }

@@ -1,0 +1,80 @@
+// The load generator, run as its own process so its CPU is not counted against the relay: sends
+// `messages` messages of about `size` bytes over `connections` pooled nodemailer connections
+// (STARTTLS, AUTH when credentials are given), keeping one message in flight per connection, and
+// prints one JSON line with the accept times. Bounded by count and by `timeLimitMs`.
+import { performance } from 'node:perf_hooks';
+import nodemailer from 'nodemailer';
+
+export interface LoadOptions {
+  readonly port: number;
+  readonly user?: string;
+  readonly password?: string;
+  readonly connections: number;
+  readonly messages: number;
+  readonly size: number;
+  readonly recipients: number;
+  readonly from: string;
+  readonly toDomain: string;
+  readonly timeLimitMs: number;
+}
+
+export interface LoadResult {
+  readonly accepted: number;
+  readonly failed: number;
+  readonly firstError?: string;
+  /** performance.timeOrigin-relative ms of the first send and the last 250 (epoch ms). */
+  readonly startedAt: number;
+  readonly finishedAt: number;
+  /** Per-message time from sendMail to 250, ms, sorted. */
+  readonly latencies: number[];
+}
+
+function message(i: number, o: LoadOptions, to: readonly string[]): string {
+  const head = [
+    `From: Bench <${o.from}>`, `To: ${to.join(', ')}`, `Subject: bench message ${i}`,
+    `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`, `Message-ID: <bench.${i}.${Date.now()}@${o.from.split('@')[1]}>`,
+    'MIME-Version: 1.0', 'Content-Type: text/plain; charset=us-ascii', '', '',
+  ].join('\r\n');
+  const line = 'The quick brown fox jumps over the lazy dog, again and again and again.\r\n';
+  return head + line.repeat(Math.max(1, Math.ceil((o.size - head.length) / line.length)));
+}
+
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const transport = nodemailer.createTransport({
+    pool: true, maxConnections: o.connections, maxMessages: Infinity, host: '127.0.0.1', port: o.port,
+    requireTLS: true, tls: { rejectUnauthorized: false },
+    ...(o.user ? { auth: { user: o.user, pass: o.password ?? '' } } : {}),
+  });
+  const latencies: number[] = [];
+  let failed = 0;
+  let firstError: string | undefined;
+  let next = 0;
+  const deadline = Date.now() + o.timeLimitMs;
+  const startedAt = Date.now();
+  let finishedAt = startedAt;
+  const worker = async (): Promise<void> => {
+    while (next < o.messages && Date.now() < deadline) {
+      const i = next++;
+      const to = Array.from({ length: o.recipients }, (_, r) => `rcpt${i}.${r}@${o.toDomain}`);
+      const t0 = performance.now();
+      try {
+        await transport.sendMail({ envelope: { from: o.from, to }, raw: message(i, o, to) });
+        latencies.push(performance.now() - t0);
+        finishedAt = Date.now();
+      } catch (err) {
+        failed++;
+        firstError ??= String((err as Error).message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: o.connections }, worker));
+  transport.close();
+  latencies.sort((a, b) => a - b);
+  return { accepted: latencies.length, failed, ...(firstError ? { firstError } : {}), startedAt, finishedAt, latencies };
+}
+
+if (process.argv[2] === '--run') {
+  const options = JSON.parse(process.argv[3] ?? '{}') as LoadOptions;
+  const result = await runLoad(options);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}

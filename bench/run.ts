@@ -1,0 +1,127 @@
+// `npm run bench`: smarthost (and, with --peer postfix, Postfix as an equivalent relay) under the
+// same load, side by side in one run, repeated; prints a table of medians and appends every run as
+// a JSON line to bench/results/results.jsonl. Everything on loopback, bounded in count and time.
+//
+//   npm run bench -- [--connections 20] [--messages 5000] [--size 2048] [--recipients 1]
+//                    [--dkim ed25519|rsa|none] [--peer postfix] [--repeats 3] [--time-limit 120]
+//                    [--backlog N] [--smoke] [--profile DIR]
+import { spawn, execFileSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fillBacklog } from './backlog.js';
+import type { LoadOptions, LoadResult } from './load.js';
+import { peakRssMiB, treeCpuSeconds } from './proc.js';
+import { printTable, type RunRecord } from './report.js';
+import { Sink } from './sink.js';
+import { ROOT, startPostfix, startSmarthost, type Target } from './targets.js';
+
+const { values: args } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '20' },
+    messages: { type: 'string', default: '5000' },
+    size: { type: 'string', default: '2048' },
+    recipients: { type: 'string', default: '1' },
+    dkim: { type: 'string', default: 'ed25519' },
+    peer: { type: 'string', default: 'none' },
+    repeats: { type: 'string', default: '3' },
+    'time-limit': { type: 'string', default: '120' },
+    backlog: { type: 'string', default: '0' },
+    out: { type: 'string', default: join(ROOT, 'bench', 'results', 'results.jsonl') },
+    smoke: { type: 'boolean', default: false },
+    profile: { type: 'string' },
+  },
+});
+
+const smoke = args.smoke === true;
+const params = {
+  connections: smoke ? 4 : Number(args.connections),
+  messages: smoke ? 100 : Number(args.messages),
+  size: Number(args.size),
+  recipients: Number(args.recipients),
+  dkim: args.dkim as 'none' | 'ed25519' | 'rsa',
+  repeats: smoke ? 1 : Number(args.repeats),
+  timeLimitMs: Number(args['time-limit']) * 1000,
+  backlog: Number(args.backlog),
+};
+const SINK = { host: '127.0.0.2', port: 25250 };
+const PORTS = { smarthost: 25870, postfix: 25871, postfixPlain: 25872 };
+
+function runLoadProcess(options: LoadOptions): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'load.ts'), '--run', JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))));
+  });
+}
+
+const pct = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+
+async function startTarget(name: 'smarthost' | 'postfix', spoolPath?: string): Promise<Target> {
+  const sink = `${SINK.host}:${SINK.port}`;
+  return name === 'smarthost'
+    ? startSmarthost({ port: PORTS.smarthost, sink, dkim: params.dkim, ...(spoolPath ? { spoolPath } : {}), ...(args.profile ? { profileDir: args.profile } : {}) })
+    : startPostfix({ port: PORTS.postfix, plainPort: PORTS.postfixPlain, sinkHost: SINK.host, sinkPort: SINK.port });
+}
+
+async function runOnce(name: 'smarthost' | 'postfix', repeat: number): Promise<RunRecord> {
+  const sink = await Sink.start(SINK.host, SINK.port);
+  let backlogDir: string | undefined;
+  let spoolPath: string | undefined;
+  if (name === 'smarthost' && params.backlog > 0) {
+    backlogDir = mkdtempSync(join(tmpdir(), 'smarthost-backlog-'));
+    spoolPath = join(backlogDir, 'spool.db');
+    fillBacklog(spoolPath, params.backlog);
+  }
+  const target = await startTarget(name, spoolPath);
+  try {
+    const cpu0 = treeCpuSeconds(target.pid);
+    const load = await runLoadProcess({
+      port: target.port, connections: params.connections, messages: params.messages, size: params.size,
+      recipients: params.recipients, from: 'load@bench.example', toDomain: 'sink.example', timeLimitMs: params.timeLimitMs,
+      ...(target.user ? { user: target.user, password: target.password ?? '' } : {}),
+    });
+    const delivered = await sink.waitFor(load.accepted, params.timeLimitMs);
+    const cpu1 = treeCpuSeconds(target.pid);
+    const acceptSeconds = (load.finishedAt - load.startedAt) / 1000;
+    const e2eSeconds = (sink.lastAt - load.startedAt) / 1000;
+    return {
+      at: new Date().toISOString(), target: name, repeat, ...params, sink: sink.kind,
+      accepted: load.accepted, failed: load.failed, ...(load.firstError ? { firstError: load.firstError } : {}), delivered,
+      acceptedPerSec: load.accepted / acceptSeconds,
+      latencyP50: pct(load.latencies, 50), latencyP95: pct(load.latencies, 95), latencyP99: pct(load.latencies, 99),
+      e2ePerSec: delivered >= load.accepted && load.accepted > 0 ? delivered / e2eSeconds : 0,
+      cpuUsPerMessage: ((cpu1 - cpu0) * 1e6) / Math.max(1, load.accepted),
+      peakRssMiB: name === 'smarthost' ? peakRssMiB(target.pid) : null,
+      node: process.version, commit: gitCommit(),
+    };
+  } finally {
+    await target.stop();
+    sink.stop();
+    if (backlogDir) rmSync(backlogDir, { recursive: true, force: true });
+  }
+}
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+const targets: Array<'smarthost' | 'postfix'> = args.peer === 'postfix' ? ['smarthost', 'postfix'] : ['smarthost'];
+const records: RunRecord[] = [];
+mkdirSync(join(args.out, '..'), { recursive: true });
+for (let repeat = 1; repeat <= params.repeats; repeat++) {
+  const order = repeat % 2 === 0 ? [...targets].reverse() : targets;
+  for (const name of order) {
+    const record = await runOnce(name, repeat);
+    records.push(record);
+    appendFileSync(args.out, `${JSON.stringify(record)}\n`);
+    process.stderr.write(`run ${repeat}/${params.repeats} ${name}: ${record.accepted} accepted, ${record.acceptedPerSec.toFixed(0)}/s, e2e ${record.e2ePerSec.toFixed(0)}/s, ${record.cpuUsPerMessage.toFixed(0)} µs CPU/msg\n`);
+  }
+}
+printTable(records, params);

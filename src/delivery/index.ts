@@ -1,0 +1,59 @@
+// Assembling the delivery stage from the configuration: the spool store (returning the leases of a
+// previous run first), the resolver, destinations, connection pool, SMTP deliverer, bouncer and the
+// worker, subscribed to the Enqueuer's hand-off. The caller starts the worker once submission runs
+// and stops it before closing the spool.
+import { Bouncer } from '../bounce/bouncer.js';
+import type { Config } from '../config/schema.js';
+import type { MessageSigner } from '../dkim/types.js';
+import type { Clock } from '../platform/clock.js';
+import type { Logger } from '../platform/logger.js';
+import { createResolver, type Resolver } from '../platform/resolver.js';
+import type { SpoolDatabase } from '../spool/database.js';
+import { DeliveryStore } from '../spool/delivery-store.js';
+import type { Enqueuer } from '../spool/enqueue.js';
+import type { QueueIdGenerator } from '../spool/queue-id.js';
+import { ConnectionPool } from './connection-pool.js';
+import { SmtpDeliverer } from './deliver.js';
+import { DestinationResolver } from './destinations.js';
+import { DeliveryWorker } from './worker.js';
+
+/**
+ * How long a claim holds. Only this process delivers from its spool and it returns all leases at
+ * start, so a lease only has to outlast one attempt plus its wait in the ready queue.
+ */
+export const DELIVERY_LEASE_MS = 3_600_000;
+
+export interface DeliveryDeps {
+  readonly config: Config;
+  readonly db: SpoolDatabase;
+  /** Must have been created with `{ leaseMs: DELIVERY_LEASE_MS }`. */
+  readonly enqueuer: Enqueuer;
+  readonly ids: QueueIdGenerator;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly resolver?: Resolver;
+  /** Signs DSNs for `hostname` (the DKIM stage), when a key exists. */
+  readonly signer?: MessageSigner;
+  readonly random?: () => number;
+}
+
+export function createDelivery(deps: DeliveryDeps): DeliveryWorker {
+  const { config, logger } = deps;
+  const d = config.delivery;
+  const store = new DeliveryStore(deps.db, { leaseMs: DELIVERY_LEASE_MS, keepDeliveredMs: config.spool.keepDelivered * 1000 });
+  const returned = store.returnLeases();
+  if (returned > 0) logger.info({ recipients: returned }, 'returned the delivery claims of a previous run');
+  const resolver = deps.resolver ?? createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
+  const destinations = new DestinationResolver(resolver, { port: d.port, routes: d.routes, allowPrivateDestinations: d.allowPrivateDestinations }, deps.random);
+  const t = d.timeouts;
+  const timeouts = { connect: t.connect * 1000, greeting: t.greeting * 1000, command: t.command * 1000, data: t.data * 1000 };
+  const pool = new ConnectionPool({ hostname: config.hostname, timeouts, maxOpen: d.concurrency });
+  const deliverer = new SmtpDeliverer(destinations, pool);
+  const bouncer = new Bouncer({ enqueuer: deps.enqueuer, ids: deps.ids, clock: deps.clock, hostname: config.hostname }, deps.signer);
+  const worker = new DeliveryWorker(
+    { store, deliver: deliverer.deliver, bouncer, clock: deps.clock, logger, closeConnections: () => pool.closeAll(), random: deps.random },
+    { concurrency: d.concurrency, perDomainConcurrency: d.perDomainConcurrency, retry: d.retry },
+  );
+  deps.enqueuer.onCommitted((messages) => worker.offer(messages));
+  return worker;
+}

@@ -1,0 +1,104 @@
+// What happens after an attempt: each recipient's outcome is judged (results.ts) and logged, then
+// recorded in batches (everything finished in the same turn of the event loop goes into one spool
+// transaction). Recipients that failed for good wait for the rest of their round (jobs.ts); then one
+// DSN covers them all, and their final state is recorded only once the DSN is committed, so a crash in
+// between repeats the attempt (and perhaps the DSN) rather than losing the DSN. If the DSN cannot be
+// spooled they stay deferred and are tried again after minBackoff. Null-sender messages never bounce.
+import type { Bouncer } from '../bounce/bouncer.js';
+import type { Clock } from '../platform/clock.js';
+import type { Logger } from '../platform/logger.js';
+import { formatReply, reply } from '../smtp/reply.js';
+import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
+import type { RetrySchedule } from './backoff.js';
+import type { Job, JobMessage, Round } from './jobs.js';
+import { judge, logAttempt } from './results.js';
+import type { Outcome } from './types.js';
+
+export interface RecorderDeps {
+  readonly store: DeliveryStore;
+  readonly bouncer: Bouncer;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly retry: RetrySchedule;
+  readonly random?: () => number;
+  /** Called with every batch once it is written (or failed to be). */
+  readonly recorded: (results: readonly RecipientResult[]) => void;
+  /** Called whenever the recorder may have become idle. */
+  readonly settled: () => void;
+}
+
+export class OutcomeRecorder {
+  private pending: RecipientResult[] = [];
+  private flushScheduled = false;
+  private bouncesInFlight = 0;
+  private abandoned = false;
+
+  constructor(private readonly deps: RecorderDeps) {}
+
+  get idle(): boolean {
+    return this.pending.length === 0 && !this.flushScheduled && this.bouncesInFlight === 0;
+  }
+
+  complete(job: Job, outcomes: readonly Outcome[]): void {
+    const now = this.deps.clock.now();
+    const { message, round } = job;
+    job.recipients.forEach((recipient, i) => {
+      const outcome = outcomes[i];
+      if (!outcome) return;
+      const judged = judge(message, recipient, outcome, now, this.deps.retry, this.deps.random);
+      logAttempt(this.deps.logger, message, judged, recipient.attempts + 1);
+      if (judged.failed && message.sender !== '') round.failures.push({ result: judged.result, failed: judged.failed });
+      else this.record(judged.result);
+    });
+    round.pending--;
+    if (round.pending === 0 && round.failures.length > 0) void this.bounce(message, round);
+  }
+
+  /** Write what is pending now; later results are dropped (shutdown gave up on them). */
+  abandon(): void {
+    this.flush();
+    this.abandoned = true;
+  }
+
+  flush(): void {
+    this.flushScheduled = false;
+    const results = this.pending;
+    this.pending = [];
+    if (results.length > 0 && !this.abandoned) {
+      try {
+        for (const id of this.deps.store.record(results)) this.deps.logger.info({ queueId: id }, 'removed');
+      } catch (err) {
+        this.deps.logger.error({ err, count: results.length }, 'cannot record delivery outcomes; the recipients are retried when their lease runs out');
+      }
+      this.deps.recorded(results);
+    }
+    this.deps.settled();
+  }
+
+  private async bounce(message: JobMessage, round: Round): Promise<void> {
+    this.bouncesInFlight++;
+    const failed = round.failures.map((f) => f.failed);
+    try {
+      const source = { queueId: message.id, sender: message.sender, arrivedAt: message.createdAt, originalHeader: round.originalHeader ?? Buffer.alloc(0) };
+      const dsnId = await this.deps.bouncer.bounce(source, failed);
+      this.deps.logger.info({ queueId: message.id, dsn: dsnId, to: message.sender, rcpts: failed.length }, 'sender non-delivery notification');
+      for (const f of round.failures) this.record(f.result);
+    } catch (err) {
+      this.deps.logger.error({ queueId: message.id, err }, 'cannot queue the delivery status notification; will try again');
+      const retryAt = this.deps.clock.now() + this.deps.retry.minBackoff * 1000;
+      const why = formatReply(reply(451, '4.3.0', 'cannot queue the delivery status notification'));
+      for (const f of round.failures) this.record({ ...f.result, state: 'deferred', outcome: 'deferred', nextAttemptAt: retryAt, reply: why });
+    } finally {
+      this.bouncesInFlight--;
+      this.deps.settled();
+    }
+  }
+
+  private record(result: RecipientResult): void {
+    if (this.abandoned) return;
+    this.pending.push(result);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+}

@@ -1,0 +1,258 @@
+// The delivery worker: keeps the ready queue full, starts jobs within the concurrency limits and hands
+// their outcomes to the recorder. It never polls the spool in a loop:
+//  - A freshly committed message arrives through the Enqueuer's hand-off (offer) with its recipients
+//    already leased to this worker, and is attempted at once with the body still in memory. When the
+//    ready queue is full (READY_RECIPIENTS, READY_BYTES) the message's leases are given back instead,
+//    and it is claimed from the spool later, like a retry.
+//  - Retries and restarts come from the spool: claimDue() leases a bounded batch (CLAIM_BATCH) when
+//    something is due. Then the worker asks for the next due time and sleeps until then (a timer, at
+//    most SAFETY_WAKE_MS, which also catches anything unforeseen).
+//  - Changes made by another process (the CLI: retry, release, enqueue) are noticed within a second
+//    through SQLite's data_version, which costs no query on the tables.
+// Outcomes go to the OutcomeRecorder (recorder.ts: batched writes, one DSN per round).
+// stop(): no new jobs; running ones get `graceMs` to finish, then their connections are closed and
+// their results ignored; every lease is returned.
+import type { Bouncer } from '../bounce/bouncer.js';
+import type { Clock } from '../platform/clock.js';
+import type { Logger } from '../platform/logger.js';
+import { reply } from '../smtp/reply.js';
+import { splitMessage } from '../smtp/headers.js';
+import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
+import type { NewMessage } from '../spool/enqueue.js';
+import { domainOf } from '../smtp/address.js';
+import type { RetrySchedule } from './backoff.js';
+import { DispatchQueue } from './dispatch-queue.js';
+import { jobsFor, keyOf, type Job } from './jobs.js';
+import { OutcomeRecorder } from './recorder.js';
+import { outcomeForAll, settle, type Deliver, type Outcome } from './types.js';
+
+const CLAIM_BATCH = 200;
+const READY_RECIPIENTS = 2000;
+const READY_BYTES = 64 * 1024 * 1024;
+const SAFETY_WAKE_MS = 60_000;
+const WATCH_MS = 1000;
+const SWEEP_EVERY_MS = 1000;
+
+export interface WorkerOptions {
+  readonly concurrency: number;
+  readonly perDomainConcurrency: number;
+  readonly retry: RetrySchedule;
+}
+
+export interface WorkerDeps {
+  readonly store: DeliveryStore;
+  readonly deliver: Deliver;
+  readonly bouncer: Bouncer;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Close every delivery connection (used when stop() abandons running attempts). */
+  readonly closeConnections: () => void;
+  readonly random?: () => number;
+}
+
+export class DeliveryWorker {
+  private readonly queue: DispatchQueue<Job>;
+  private readonly owned = new Set<string>();
+  private readonly recorder: OutcomeRecorder;
+  private dueAt: number | null = 0;
+  private lastSweep = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private watcher: NodeJS.Timeout | null = null;
+  private pumpScheduled = false;
+  private started = false;
+  private stopping = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly deps: WorkerDeps,
+    options: WorkerOptions,
+  ) {
+    this.queue = new DispatchQueue({ concurrency: options.concurrency, perDomain: options.perDomainConcurrency });
+    this.recorder = new OutcomeRecorder({
+      ...deps, retry: options.retry, recorded: (results) => this.recorded(results), settled: () => this.checkIdle(),
+    });
+  }
+
+  start(): void {
+    this.started = true;
+    this.watcher = setInterval(() => this.watch(), WATCH_MS);
+    this.watcher.unref();
+    this.wake();
+  }
+
+  /** Look at the spool now (new due work may be there). */
+  wake(): void {
+    this.dueAt = this.deps.clock.now();
+    this.schedulePump();
+  }
+
+  /** The hand-off: messages just committed, their recipients leased to this worker. */
+  offer(messages: readonly NewMessage[]): void {
+    for (const m of messages) {
+      if (this.stopping) return;
+      const fits = this.queue.waitingRecipients + m.recipients.length <= READY_RECIPIENTS && this.queue.waitingBytes + m.body.length <= READY_BYTES;
+      const keys = m.recipients.map((address) => ({ messageId: m.id, address }));
+      if (!fits) {
+        this.giveBack(keys);
+        this.dueAt = Math.min(this.dueAt ?? m.createdAt, m.createdAt);
+        continue;
+      }
+      const recipients = m.recipients.map((address) => ({ address, domain: domainOf(address), attempts: 0 }));
+      this.enqueueJobs(jobsFor({ id: m.id, sender: m.sender, createdAt: m.createdAt, body: m.body }, recipients));
+    }
+    this.schedulePump();
+  }
+
+  /** Resolves when nothing is waiting, running, being bounced or waiting to be recorded. */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.clearTimers();
+    this.queue.drain();
+    const finished = await Promise.race([
+      this.whenIdle().then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref()),
+    ]);
+    this.recorder.abandon();
+    if (!finished) this.deps.logger.warn({ running: this.queue.running }, 'abandoning delivery attempts still running at shutdown');
+    this.deps.closeConnections();
+    try {
+      this.deps.store.returnLeases();
+    } catch (err) {
+      this.deps.logger.error({ err }, 'cannot return delivery leases; they are returned at the next start');
+    }
+  }
+
+  private enqueueJobs(jobs: readonly Job[]): void {
+    for (const job of jobs) {
+      for (const r of job.recipients) this.owned.add(keyOf(job.message.id, r.address));
+      this.queue.push(job);
+    }
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+      this.checkIdle();
+    });
+  }
+
+  private pump(): void {
+    if (!this.started || this.stopping) return;
+    const now = this.deps.clock.now();
+    try {
+      if (now - this.lastSweep >= SWEEP_EVERY_MS) {
+        this.lastSweep = now;
+        this.deps.store.sweepBodies(now);
+      }
+      if (this.dueAt !== null && this.dueAt <= now && this.queue.waitingRecipients < READY_RECIPIENTS) this.claim(now);
+    } catch (err) {
+      this.deps.logger.error({ err }, 'cannot read the spool for due deliveries; trying again in a second');
+      this.dueAt = now + 1000;
+    }
+    for (let job = this.queue.take(); job; job = this.queue.take()) void this.run(job);
+    this.arm(now);
+  }
+
+  /** Hand-off overflow: return the leases so the recipients are claimed from the spool later. */
+  private giveBack(keys: ReadonlyArray<{ readonly messageId: string; readonly address: string }>): void {
+    try {
+      this.deps.store.release(keys);
+    } catch (err) {
+      this.deps.logger.error({ err, queueId: keys[0]?.messageId }, 'cannot return delivery leases; the message waits for its lease to run out');
+    }
+  }
+
+  private claim(now: number): void {
+    const limit = Math.min(CLAIM_BATCH, READY_RECIPIENTS - this.queue.waitingRecipients);
+    const rows = this.deps.store.claimDue(now, limit);
+    const byMessage = new Map<string, typeof rows>();
+    for (const row of rows) {
+      if (this.owned.has(keyOf(row.messageId, row.address))) continue;
+      const list = byMessage.get(row.messageId) ?? [];
+      list.push(row);
+      byMessage.set(row.messageId, list);
+    }
+    for (const list of byMessage.values()) {
+      const first = list[0];
+      if (first) this.enqueueJobs(jobsFor({ id: first.messageId, sender: first.sender, createdAt: first.createdAt }, list));
+    }
+    this.dueAt = rows.length >= limit ? now : this.deps.store.nextDue(now);
+  }
+
+  private arm(now: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    const due = this.dueAt;
+    const delay = due === null || due <= now ? SAFETY_WAKE_MS : Math.min(due - now, SAFETY_WAKE_MS);
+    this.timer = setTimeout(() => this.wake(), delay);
+    this.timer.unref();
+  }
+
+  private watch(): void {
+    try {
+      if (this.deps.store.changedElsewhere()) this.wake();
+    } catch (err) {
+      this.deps.logger.error({ err }, 'cannot read the spool version');
+    }
+  }
+
+  private async run(job: Job): Promise<void> {
+    const outcomes = await this.attempt(job);
+    this.queue.finish(job);
+    this.recorder.complete(job, outcomes);
+    this.schedulePump();
+  }
+
+  private async attempt(job: Job): Promise<Outcome[]> {
+    const { message } = job;
+    const recipients = job.recipients.map((r) => r.address);
+    const request = { queueId: message.id, sender: message.sender, domain: job.domain, recipients };
+    let body: Buffer | null;
+    try {
+      body = message.body ?? this.deps.store.loadBody(message.id);
+    } catch (err) {
+      this.deps.logger.error({ queueId: message.id, err }, 'cannot read the message body');
+      body = null;
+    }
+    if (!body) {
+      const missing = reply(451, '4.3.0', 'local error: cannot read the message body from the spool');
+      return outcomeForAll(request, { status: 'deferred', reply: missing, remote: false, relay: null, tls: null });
+    }
+    const outcomes = await settle(this.deps.deliver, { ...request, body });
+    if (!job.round.originalHeader && outcomes.some((o) => o.status !== 'delivered')) {
+      job.round.originalHeader = Buffer.from(splitMessage(body).header);
+    }
+    return outcomes;
+  }
+
+  private recorded(results: readonly RecipientResult[]): void {
+    for (const r of results) {
+      this.owned.delete(keyOf(r.messageId, r.address));
+      if (r.state === 'deferred') this.dueAt = Math.min(this.dueAt ?? r.nextAttemptAt, r.nextAttemptAt);
+    }
+    this.schedulePump();
+  }
+
+  private isIdle(): boolean {
+    return !this.pumpScheduled && this.queue.idle && this.recorder.idle;
+  }
+
+  private checkIdle(): void {
+    if (!this.isIdle()) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private clearTimers(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.watcher) clearInterval(this.watcher);
+    this.timer = null;
+    this.watcher = null;
+  }
+}

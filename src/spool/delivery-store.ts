@@ -1,0 +1,179 @@
+// The delivery worker's view of the spool: claiming due recipients under a lease, recording attempt
+// outcomes, and finishing messages.
+//
+// A claim is one short transaction: pick up to `limit` recipients that are queued or deferred, due,
+// and not leased (an expired lease counts as none), oldest due first (the recipients_due index), and
+// set lease_until on them. Recorded outcomes clear the lease. The daemon is the only delivery process
+// on its spool, so at start every lease is returned (returnLeases): whatever a killed process held is
+// due again at once, and delivery is at-least-once.
+// Recording writes a batch of outcomes in one transaction: the recipient's new state, next attempt,
+// last reply and MX, and one `attempts` row each. A message none of whose recipients is queued,
+// deferred or held any more is done: done_at is set, and its body is deleted at once or, with
+// spool.keepDelivered, by sweepBodies() once that many seconds have passed. The message, recipient
+// and attempt rows stay as the record of what happened.
+import type { SpoolDatabase } from './database.js';
+
+export interface ClaimedRecipient {
+  readonly messageId: string;
+  readonly address: string;
+  readonly domain: string;
+  readonly attempts: number;
+  readonly sender: string;
+  readonly createdAt: number;
+}
+
+export type FinalState = 'delivered' | 'bounced';
+
+export interface RecipientResult {
+  readonly messageId: string;
+  readonly address: string;
+  readonly state: 'deferred' | FinalState;
+  readonly at: number;
+  readonly nextAttemptAt: number;
+  /** The attempt's outcome as logged: deferred, delivered, bounced or expired. */
+  readonly outcome: 'delivered' | 'deferred' | 'bounced' | 'expired';
+  readonly reply: string;
+  readonly mxHost: string | null;
+  readonly mxAddress: string | null;
+  /** "host[address]:port", for recipients.last_mx. */
+  readonly relay: string | null;
+  readonly tls: string | null;
+}
+
+interface ClaimRow extends ClaimedRecipient {
+  readonly rid: number;
+}
+
+export class DeliveryStore {
+  private readonly claimTx: (now: number, limit: number) => ClaimedRecipient[];
+  private readonly recordTx: (results: readonly RecipientResult[]) => string[];
+  private readonly statements;
+  private swept = 0;
+  private dataVersion: number;
+
+  constructor(
+    private readonly db: SpoolDatabase,
+    private readonly options: { readonly leaseMs: number; readonly keepDeliveredMs: number },
+  ) {
+    this.statements = this.prepare();
+    this.dataVersion = this.readDataVersion();
+    this.claimTx = db.transaction((now: number, limit: number) => this.claimIn(now, limit));
+    this.recordTx = db.transaction((results: readonly RecipientResult[]) => this.recordIn(results));
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      due: db.prepare(
+        `SELECT r.rowid AS rid, r.message_id AS messageId, r.address, r.domain, r.attempts,
+                m.sender, m.created_at AS createdAt
+           FROM recipients r JOIN messages m ON m.id = r.message_id
+          WHERE r.state IN ('queued', 'deferred') AND r.next_attempt_at <= @now
+            AND (r.lease_until IS NULL OR r.lease_until <= @now)
+          ORDER BY r.next_attempt_at LIMIT @limit`,
+      ),
+      lease: db.prepare('UPDATE recipients SET lease_until = ? WHERE rowid = ?'),
+      nextDue: db.prepare(
+        `SELECT next_attempt_at AS at FROM recipients
+          WHERE state IN ('queued', 'deferred') AND (lease_until IS NULL OR lease_until <= ?)
+          ORDER BY next_attempt_at LIMIT 1`,
+      ),
+      update: db.prepare(
+        `UPDATE recipients SET state = @state, attempts = attempts + 1, next_attempt_at = @nextAttemptAt,
+                lease_until = NULL, last_reply = @reply, last_mx = @relay, updated_at = @at
+          WHERE message_id = @messageId AND address = @address`,
+      ),
+      attempt: db.prepare(
+        `INSERT INTO attempts (message_id, address, at, outcome, mx_host, mx_address, tls, reply)
+         VALUES (@messageId, @address, @at, @outcome, @mxHost, @mxAddress, @tls, @reply)`,
+      ),
+      open: db.prepare(`SELECT 1 FROM recipients WHERE message_id = ? AND state IN ('queued', 'deferred', 'held') LIMIT 1`),
+      done: db.prepare('UPDATE messages SET done_at = ? WHERE id = ? AND done_at IS NULL'),
+      dropBody: db.prepare('DELETE FROM bodies WHERE message_id = ?'),
+      sweep: db.prepare(
+        'DELETE FROM bodies WHERE message_id IN (SELECT id FROM messages WHERE done_at > ? AND done_at <= ?)',
+      ),
+      body: db.prepare('SELECT data FROM bodies WHERE message_id = ?').pluck(),
+      release: db.prepare('UPDATE recipients SET lease_until = NULL WHERE message_id = ? AND address = ?'),
+      returnAll: db.prepare(
+        `UPDATE recipients SET lease_until = NULL WHERE state IN ('queued', 'deferred', 'held') AND lease_until IS NOT NULL`,
+      ),
+    };
+  }
+
+  /** Return every lease (daemon start and stop). */
+  returnLeases(): number {
+    return this.statements.returnAll.run().changes;
+  }
+
+  /** Lease up to `limit` due recipients until now + leaseMs. */
+  claimDue(now: number, limit: number): ClaimedRecipient[] {
+    return this.claimTx(now, limit);
+  }
+
+  private claimIn(now: number, limit: number): ClaimedRecipient[] {
+    const rows = this.statements.due.all({ now, limit }) as ClaimRow[];
+    for (const row of rows) this.statements.lease.run(now + this.options.leaseMs, row.rid);
+    return rows.map(({ rid: _rid, ...rest }) => rest);
+  }
+
+  /** The earliest next attempt among unleased recipients, or null when nothing waits. */
+  nextDue(now: number): number | null {
+    const row = this.statements.nextDue.get(now) as { at: number } | undefined;
+    return row?.at ?? null;
+  }
+
+  loadBody(messageId: string): Buffer | null {
+    return (this.statements.body.get(messageId) as Buffer | undefined) ?? null;
+  }
+
+  /** Give recipients back without an attempt (hand-off overflow, shutdown). */
+  release(keys: ReadonlyArray<{ readonly messageId: string; readonly address: string }>): void {
+    this.db.transaction(() => {
+      for (const k of keys) this.statements.release.run(k.messageId, k.address);
+    })();
+  }
+
+  /** Write outcomes; returns the IDs of messages that this made done. */
+  record(results: readonly RecipientResult[]): string[] {
+    return results.length === 0 ? [] : this.recordTx(results);
+  }
+
+  private recordIn(results: readonly RecipientResult[]): string[] {
+    const s = this.statements;
+    const touched = new Set<string>();
+    for (const r of results) {
+      s.update.run(r);
+      s.attempt.run(r);
+      touched.add(r.messageId);
+    }
+    const finished = [...touched].filter((id) => s.open.get(id) === undefined);
+    const at = results[0]?.at ?? 0;
+    for (const id of finished) {
+      s.done.run(at, id);
+      if (this.options.keepDeliveredMs === 0) s.dropBody.run(id);
+    }
+    return finished;
+  }
+
+  /** Delete the bodies of messages done for keepDelivered or longer. */
+  sweepBodies(now: number): number {
+    const cutoff = now - this.options.keepDeliveredMs;
+    if (this.options.keepDeliveredMs === 0 || cutoff <= this.swept) return 0;
+    const deleted = this.statements.sweep.run(this.swept, cutoff).changes;
+    this.swept = cutoff;
+    return deleted;
+  }
+
+  /** Whether another process (the CLI) committed to the spool since the last call. */
+  changedElsewhere(): boolean {
+    const version = this.readDataVersion();
+    const changed = version !== this.dataVersion;
+    this.dataVersion = version;
+    return changed;
+  }
+
+  private readDataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+}
