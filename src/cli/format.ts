@@ -35,3 +35,30 @@ export function isoTime(ms: number | null): string | null {
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+
+/** "90s", "30m", "1h", "2d", "1w" (a bare number is seconds) in milliseconds, or null. */
+export function parseDuration(text: string): number | null {
+  const match = /^(\d+)([smhdw]?)$/.exec(text.trim());
+  if (!match) return null;
+  return Number(match[1]) * (DURATION_UNITS[match[2] || 's'] ?? 1) * 1000;
+}
+
+/** Buffered writes to stdout, for listings that may run to many megabytes. */
+export class OutputBuffer {
+  private parts: string[] = [];
+  private size = 0;
+
+  write(text: string): void {
+    this.parts.push(text);
+    this.size += text.length;
+    if (this.size >= 65_536) this.flush();
+  }
+
+  flush(): void {
+    if (this.parts.length > 0) process.stdout.write(this.parts.join(''));
+    this.parts = [];
+    this.size = 0;
+  }
+}

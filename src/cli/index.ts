@@ -6,6 +6,7 @@ import { ConfigError, resolveConfigPath } from '../config/load.js';
 import { runDaemon } from '../main.js';
 import { EXIT, configFrom, run, withConfig, type ConfigOption } from './common.js';
 import { registerDkimCommands } from './dkim.js';
+import { registerQueueCommands } from './queue.js';
 import { registerStatusCommand } from './status.js';
 import { registerUserCommands } from './user.js';
 
@@ -39,6 +40,7 @@ withConfig(program.command('check-config'))
     }),
   );
 
+registerQueueCommands(program);
 registerStatusCommand(program);
 registerUserCommands(program);
 registerDkimCommands(program);
