@@ -49,7 +49,7 @@ async function startPipeline(config: Config, configPath: string, db: SpoolDataba
   const ids = new QueueIdGenerator();
   const dkim = new DkimSigner(config.dkim, { clock: systemClock, logger }); // dkim.reload(config.dkim) re-reads keys
   const metrics = new Metrics();
-  const delivery = createDelivery({ config, db, enqueuer, ids, clock: systemClock, logger, signer: dkim.signIfKeyExists });
+  const delivery = createDelivery({ config, db, enqueuer, ids, clock: systemClock, logger, signer: dkim.signIfKeyExists, metrics });
   const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign });
   delivery.start();
   const operations = await startOperations({ config, configPath, db, clock: systemClock, logger, metrics, dkim, listeners });
