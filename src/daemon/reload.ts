@@ -66,10 +66,10 @@ export class Reloader {
       throw err;
     }
     reconfigureSubmission(this.targets.listeners, next, tls);
-    this.targets.logger.level = next.log.level;
     const restartNeeded = changedSections(this.current, next).filter((key) => !RELOADED.has(key));
     this.current = next;
     this.targets.logger.info({ cert: next.tls.cert, logLevel: next.log.level, limits: next.limits }, 'configuration reloaded');
+    this.targets.logger.level = next.log.level; // last, so the line above is written whatever the new level
     return { ok: true, restartNeeded };
   }
 }
