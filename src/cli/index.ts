@@ -3,7 +3,6 @@
 import { Command, CommanderError } from 'commander';
 import { checkConfigFiles } from '../config/files.js';
 import { ConfigError, resolveConfigPath } from '../config/load.js';
-import { runDaemon } from '../main.js';
 import { EXIT, configFrom, run, withConfig, type ConfigOption } from './common.js';
 import { registerDkimCommands } from './dkim.js';
 import { registerQueueCommands } from './queue.js';
@@ -20,6 +19,7 @@ withConfig(program.command('serve'))
   .action((options: ConfigOption) =>
     run(async () => {
       try {
+        const { runDaemon } = await import('../main.js'); // loaded only here: admin commands start faster
         await runDaemon(resolveConfigPath(options.config));
       } catch (err) {
         if (err instanceof ConfigError) throw err;

@@ -7,7 +7,6 @@ import { listMessages, showMessage, type ListFilter } from '../spool/queue-read.
 import { QUEUE_ID_PATTERN } from '../spool/queue-id.js';
 import { RECIPIENT_STATES, type RecipientState } from '../spool/queue-stats.js';
 import type { SpoolDatabase } from '../spool/database.js';
-import { bounceWithDsn } from './queue-bounce.js';
 import { CliError, EXIT, readStdinLine, run, spoolFrom, withConfig, type ConfigOption } from './common.js';
 import { parseDuration, printJson } from './format.js';
 import { printListJson, printListText, showJson, showText } from './queue-output.js';
@@ -86,7 +85,12 @@ export function registerQueueCommands(program: Command): void {
 
   withConfig(queue.command('bounce <id>'))
     .description('give up on a message now: its waiting recipients are bounced with a DSN to the sender')
-    .action((id: string, options: ConfigOption) => run(() => bounceWithDsn(options, queueId(id))));
+    .action((id: string, options: ConfigOption) =>
+      run(async () => {
+        const { bounceWithDsn } = await import('./queue-bounce.js'); // the delivery and DKIM stages: loaded only here
+        await bounceWithDsn(options, queueId(id));
+      }),
+    );
 }
 
 function registerStateChange(queue: Command, name: string, description: string, change: (admin: QueueAdmin, id: string) => string): void {
