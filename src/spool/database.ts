@@ -3,10 +3,10 @@
 // timeout for the rare moment another process holds the write lock, and schema migrations.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
 import { migrations } from './migrations.js';
+import { Database, type SqliteDatabase } from './sqlite.js';
 
-export type SpoolDatabase = Database.Database;
+export type SpoolDatabase = SqliteDatabase;
 
 export interface OpenOptions {
   /** Milliseconds to wait for another process's write lock before failing with SQLITE_BUSY. */

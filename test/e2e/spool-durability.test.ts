@@ -8,7 +8,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, unlinkSync, writeFileSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { Database } from '../../src/spool/sqlite.js';
 import { DEFAULT_USER, TestDaemon } from '../helpers/daemon.js';
 import { buildFaultLibrary } from '../helpers/faults.js';
 import { authenticatedClient, type SmtpClient, type SmtpReply } from '../helpers/smtp-client.js';

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import { Database, type SqliteDatabase } from '../../src/spool/sqlite.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const BIN = join(ROOT, 'bin', 'smarthost.js');
@@ -195,7 +195,7 @@ export class TestDaemon {
   }
 
   /** A read-only handle on the spool (close it when done). */
-  openSpool(): Database.Database {
+  openSpool(): SqliteDatabase {
     return new Database(this.spoolPath, { readonly: true, fileMustExist: true });
   }
 

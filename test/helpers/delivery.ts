@@ -2,7 +2,7 @@
 // test's DNS server to fake MX hosts on one port (keeping delivered bodies, so DSNs can be read back
 // from the spool), submitting a message on 587, and waiting for the
 // spool to reach a state.
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase } from '../../src/spool/sqlite.js';
 import { queueIdOf, sendWithNodemailer } from './clients.js';
 import { DEFAULT_USER, merge, type TestDaemon } from './daemon.js';
 import type { DnsServer } from './dns-server.js';
@@ -51,7 +51,7 @@ export interface RecipientRow {
   readonly lease_until: number | null;
 }
 
-export function withSpool<T>(daemon: TestDaemon, read: (db: Database.Database) => T): T {
+export function withSpool<T>(daemon: TestDaemon, read: (db: SqliteDatabase) => T): T {
   const db = daemon.openSpool();
   try {
     return read(db);

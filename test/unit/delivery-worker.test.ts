@@ -3,7 +3,7 @@
 // moves the clock and wakes the worker.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { Database } from '../../src/spool/sqlite.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
