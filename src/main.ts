@@ -37,7 +37,7 @@ export async function runDaemon(configPath: string): Promise<void> {
   try {
     await startPipeline(config, configPath, db, logger);
   } catch (err) {
-    db.close(); // before the process exits: better-sqlite3 may abort at exit with a database open
+    db.close(); // closed before the process exits
     throw err;
   }
 }

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { Database } from '../../src/spool/sqlite.js';
 import { selfSignedCertificate } from '../../src/tls/self-signed.js';
 import { DEFAULT_USER, merge, TestDaemon } from '../helpers/daemon.js';
 import { keyEntry, makeKey } from '../helpers/dkim.js';
