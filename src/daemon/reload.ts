@@ -1,6 +1,7 @@
 // SIGHUP: re-read the configuration file and apply what can change without a restart to the running
 // daemon, without dropping a connection: the TLS certificate and key (renewals), the DKIM keys,
-// log.level and limits. It is all or nothing: the new file is parsed and validated, the certificate
+// log.level and the submission limits smtp-server enforces (message size, recipients, clients, idle
+// timeout). It is all or nothing: the new file is parsed and validated, the certificate
 // and key read and checked as a pair, and every DKIM key read and parsed before anything changes;
 // on any problem the problems are logged, naming the keys, and the running configuration stays.
 // Changed keys that take effect only at a restart (listeners, spool, delivery, …) are named in a
@@ -14,8 +15,8 @@ import type { Logger } from '../platform/logger.js';
 import { reconfigureSubmission } from '../submission/listeners.js';
 import type { BoundListener } from '../submission/server.js';
 
-/** The top-level sections a reload applies; every other one needs a restart. */
-const RELOADED = new Set(['tls', 'dkim', 'log', 'limits']);
+/** What a reload applies (a section, or one key of it); every other change needs a restart. */
+const RELOADED = new Set(['tls', 'dkim', 'log', 'limits.maxMessageSize', 'limits.maxRecipients', 'limits.maxClients', 'limits.socketTimeout']);
 
 export interface ReloadTargets {
   readonly configPath: string;
@@ -29,10 +30,15 @@ export type ReloadResult =
   | { readonly ok: false; readonly problems: readonly string[] };
 
 export class Reloader {
+  private current: Config;
+
+  /** `started`: the configuration the daemon started with (what needs a restart is measured against it). */
   constructor(
-    private current: Config,
+    private readonly started: Config,
     private readonly targets: ReloadTargets,
-  ) {}
+  ) {
+    this.current = started;
+  }
 
   get config(): Config {
     return this.current;
@@ -66,7 +72,7 @@ export class Reloader {
       throw err;
     }
     reconfigureSubmission(this.targets.listeners, next, tls);
-    const restartNeeded = changedSections(this.current, next).filter((key) => !RELOADED.has(key));
+    const restartNeeded = changedKeys(this.started, next).filter((key) => !RELOADED.has(key) && !RELOADED.has(key.split('.')[0] ?? ''));
     this.current = next;
     this.targets.logger.info({ cert: next.tls.cert, logLevel: next.log.level, limits: next.limits }, 'configuration reloaded');
     this.targets.logger.level = next.log.level; // last, so the line above is written whatever the new level
@@ -74,8 +80,24 @@ export class Reloader {
   }
 }
 
-function changedSections(before: Config, after: Config): string[] {
-  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
-  const section = (config: Config, key: string): string => JSON.stringify((config as Record<string, unknown>)[key]) ?? '';
-  return [...keys].filter((key) => section(before, key) !== section(after, key));
+/** The keys that differ, as "section.key" (or "section" for a value that is not an object). */
+function changedKeys(before: Config, after: Config): string[] {
+  const changed: string[] = [];
+  const a = before as Record<string, unknown>;
+  const b = after as Record<string, unknown>;
+  for (const section of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const [x, y] = [a[section], b[section]];
+    if (isObject(x) && isObject(y)) {
+      for (const key of new Set([...Object.keys(x), ...Object.keys(y)])) {
+        if (JSON.stringify(x[key]) !== JSON.stringify(y[key])) changed.push(`${section}.${key}`);
+      }
+    } else if (JSON.stringify(x) !== JSON.stringify(y)) {
+      changed.push(section);
+    }
+  }
+  return changed;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -75,8 +75,10 @@ describe('SIGHUP', { timeout: 60_000 }, () => {
       writeFileSync(join(tlsDir, 'key.pem'), renewed.key);
       writeFileSync(join(tlsDir, 'cert.pem'), renewed.cert);
       const key = makeKey(join(daemon.dir, 'dkim'), { domain: 'example.com', selector: 'renewed', algorithm: 'ed25519' });
-      const verdict = await reload(daemon, { dkim: { keys: [keyEntry(key)] }, log: { level: 'warn' }, limits: { maxMessageSize: 100_000 } });
+      const verdict = await reload(daemon, { dkim: { keys: [keyEntry(key)] }, log: { level: 'warn' }, limits: { maxMessageSize: 100_000 }, delivery: { concurrency: 7 } });
       assert.equal(verdict, 'configuration reloaded');
+      const later = await daemon.waitForLog((l) => l.msg === 'configuration changes that take effect only at the next restart');
+      assert.deepEqual(later['keys'], ['delivery.concurrency']);
 
       assert.notEqual(fingerprint(renewed.cert), before);
       assert.equal(await servedOn465(daemon.ports.submissions), fingerprint(renewed.cert), 'implicit TLS: the new certificate');
