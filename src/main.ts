@@ -1,18 +1,21 @@
 // The daemon (`smarthost serve`): load and check the configuration, open the spool, start the
-// pipeline's stages, and handle signals. SIGTERM/SIGINT drain: stop accepting, let transactions in
-// flight finish, give delivery attempts in flight a bounded time (then abandon them and return their
-// claims), close the spool, exit 0.
+// pipeline's stages and the operator's side (metrics and health, SIGHUP reload, readiness to
+// systemd: src/daemon/), and handle signals. SIGTERM/SIGINT drain: stop accepting, let transactions
+// in flight finish, give delivery attempts in flight a bounded time (then abandon them and return
+// their claims), close the spool, exit 0.
 import { UserStore } from './auth/users.js';
 import { generatePassword } from './auth/password.js';
 import { checkConfigFiles } from './config/files.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { startOperations } from './daemon/operations.js';
 import { DELIVERY_LEASE_MS, createDelivery } from './delivery/index.js';
 import { DkimSigner } from './dkim/signer.js';
 import { systemClock } from './platform/clock.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { Metrics } from './platform/metrics.js';
-import { openSpool } from './spool/database.js';
+import { VERSION } from './platform/version.js';
+import { openSpool, type SpoolDatabase } from './spool/database.js';
 import { Enqueuer } from './spool/enqueue.js';
 import { QueueIdGenerator } from './spool/queue-id.js';
 import { startSubmission, stopSubmission } from './submission/listeners.js';
@@ -31,16 +34,26 @@ export async function runDaemon(configPath: string): Promise<void> {
   if (problems.length > 0) throw new ConfigError(configPath, problems);
 
   const db = openSpool(config.spool.path, { busyTimeout: config.spool.busyTimeout });
+  try {
+    await startPipeline(config, configPath, db, logger);
+  } catch (err) {
+    db.close(); // closed before the process exits
+    throw err;
+  }
+}
+
+async function startPipeline(config: Config, configPath: string, db: SpoolDatabase, logger: Logger): Promise<void> {
   const users = new UserStore(db);
   await createInitialUser(config, users, logger);
   const enqueuer = new Enqueuer(db, { leaseMs: DELIVERY_LEASE_MS });
   const ids = new QueueIdGenerator();
   const dkim = new DkimSigner(config.dkim, { clock: systemClock, logger }); // dkim.reload(config.dkim) re-reads keys
   const metrics = new Metrics();
-  const delivery = createDelivery({ config, db, enqueuer, ids, clock: systemClock, logger, signer: dkim.signIfKeyExists });
+  const delivery = createDelivery({ config, db, enqueuer, ids, clock: systemClock, logger, signer: dkim.signIfKeyExists, metrics });
   const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign });
   delivery.start();
-  logger.info({ hostname: config.hostname, spool: config.spool.path, version: process.env['npm_package_version'] }, 'ready');
+  const operations = await startOperations({ config, configPath, db, clock: systemClock, logger, metrics, dkim, listeners });
+  logger.info({ hostname: config.hostname, spool: config.spool.path, version: VERSION, pid: process.pid }, 'ready');
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
@@ -49,6 +62,7 @@ export async function runDaemon(configPath: string): Promise<void> {
     logger.info({ signal }, 'shutting down');
     void stopSubmission(listeners, SHUTDOWN_GRACE_MS)
       .then(() => delivery.stop(DELIVERY_GRACE_MS))
+      .then(() => operations.stop())
       .then(() => {
         db.close();
         logger.info('stopped');

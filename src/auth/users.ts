@@ -1,8 +1,10 @@
 // The user store: submission accounts in the spool database (table `users`). Every authentication
 // reads the row afresh, so `smarthost user ...` changes apply to the running daemon at the next AUTH
-// without a reload. Knows nothing of SMTP: authenticate() answers with a user or null.
+// without a reload; a repeated successful login is answered from the VerifiedCache without another
+// scrypt run. Knows nothing of SMTP: authenticate() answers with a user or null.
 import type { SpoolDatabase } from '../spool/database.js';
 import { decoyHash, hashPassword, verifyPassword } from './password.js';
+import { VerifiedCache } from './verified-cache.js';
 
 export interface User {
   readonly name: string;
@@ -26,16 +28,29 @@ interface Row {
 export const USER_NAME_PATTERN = /^[A-Za-z0-9._@+-]{1,64}$/;
 
 export class UserStore {
+  private readonly verified = new VerifiedCache();
+  private readonly byName;
+
   constructor(
     private readonly db: SpoolDatabase,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.byName = db.prepare('SELECT * FROM users WHERE name = ?');
+  }
 
-  /** The user when the password matches, else null; takes the same time whether or not the user exists. */
+  /**
+   * The user when the password matches, else null. A wrong password or an unknown user always costs
+   * a full scrypt run (the same time either way); only a repeated success is answered from memory.
+   */
   async authenticate(name: string, password: string): Promise<User | null> {
     const row = this.row(name);
-    const ok = await verifyPassword(password, row?.password_hash ?? (await decoyHash()));
-    return row && ok ? toUser(row) : null;
+    if (!row) {
+      await verifyPassword(password, await decoyHash());
+      return null;
+    }
+    const hash = row.password_hash;
+    const ok = this.verified.has(name, password, hash) || (await this.verified.verify(name, password, hash, () => verifyPassword(password, hash)));
+    return ok ? toUser(row) : null;
   }
 
   get(name: string): UserRecord | null {
@@ -80,7 +95,7 @@ export class UserStore {
   }
 
   private row(name: string): Row | undefined {
-    return this.db.prepare('SELECT * FROM users WHERE name = ?').get(name) as Row | undefined;
+    return this.byName.get(name) as Row | undefined;
   }
 }
 

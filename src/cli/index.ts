@@ -3,9 +3,10 @@
 import { Command, CommanderError } from 'commander';
 import { checkConfigFiles } from '../config/files.js';
 import { ConfigError, resolveConfigPath } from '../config/load.js';
-import { runDaemon } from '../main.js';
 import { EXIT, configFrom, run, withConfig, type ConfigOption } from './common.js';
 import { registerDkimCommands } from './dkim.js';
+import { registerQueueCommands } from './queue.js';
+import { registerStatusCommand } from './status.js';
 import { registerUserCommands } from './user.js';
 
 const program = new Command('smarthost')
@@ -18,6 +19,7 @@ withConfig(program.command('serve'))
   .action((options: ConfigOption) =>
     run(async () => {
       try {
+        const { runDaemon } = await import('../main.js'); // loaded only here: admin commands start faster
         await runDaemon(resolveConfigPath(options.config));
       } catch (err) {
         if (err instanceof ConfigError) throw err;
@@ -38,6 +40,8 @@ withConfig(program.command('check-config'))
     }),
   );
 
+registerQueueCommands(program);
+registerStatusCommand(program);
 registerUserCommands(program);
 registerDkimCommands(program);
 

@@ -43,6 +43,18 @@ export function loadDkimKey(entry: DkimKeyConfig, where: string): SigningKey | s
 function checkTls(config: Config): string[] {
   const { cert, key, selfSigned } = config.tls;
   if (selfSigned && !existsSync(cert) && !existsSync(key)) return []; // created on first start
+  const files = readTlsFiles(config);
+  return Array.isArray(files) ? files : [];
+}
+
+export interface TlsFiles {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+/** The certificate and key, read once and checked to be a usable pair, or the problems. */
+export function readTlsFiles(config: Config): TlsFiles | string[] {
+  const { cert, key } = config.tls;
   const certPem = readable(cert, 'tls.cert');
   const keyPem = readable(key, 'tls.key');
   if (typeof certPem === 'string' || typeof keyPem === 'string') {
@@ -50,7 +62,7 @@ function checkTls(config: Config): string[] {
   }
   try {
     createSecureContext({ cert: certPem, key: keyPem });
-    return [];
+    return { cert: certPem, key: keyPem };
   } catch (err) {
     return [`tls.cert/tls.key: ${cert} and ${key} are not a usable certificate and key: ${(err as Error).message}`];
   }

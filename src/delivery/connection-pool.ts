@@ -3,10 +3,11 @@
 // request for the same destination takes it instead of connecting again; sessions older than
 // MAX_AGE_MS are closed rather than reused. The pool also counts every open session, idle or busy,
 // so `delivery.concurrency` bounds all connections: when a new one is needed at the limit, an idle
-// one is closed first. closeAll() ends everything at shutdown.
+// one is closed first. closeAll() ends everything at shutdown. `opened` hears of every new connection.
 import type { Destination } from './destinations.js';
 import type { DescribedFailure } from './failure.js';
 import { SmtpSession, type SessionTimeouts } from './session.js';
+import type { TlsInfo } from './types.js';
 
 const IDLE_MS = 2000;
 const MAX_AGE_MS = 300_000;
@@ -15,6 +16,8 @@ export interface PoolOptions {
   readonly hostname: string;
   readonly timeouts: SessionTimeouts;
   readonly maxOpen: number;
+  /** Called for every connection opened, with its TLS (null: plaintext). */
+  readonly opened?: (tls: TlsInfo | null) => void;
 }
 
 export type Acquired = { ok: true; session: SmtpSession; reused: boolean } | { ok: false; failure: DescribedFailure };
@@ -32,6 +35,7 @@ export class ConnectionPool {
     const opened = await SmtpSession.open({ destination, hostname: this.options.hostname, timeouts: this.options.timeouts });
     if (!opened.ok) return opened;
     const session = opened.session;
+    this.options.opened?.(session.tls);
     this.open.add(session);
     session.onEnd(() => this.forget(session));
     return { ok: true, session, reused: false };

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import type { MessageSigner } from '../dkim/types.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
 import { createResolver, type Resolver } from '../platform/resolver.js';
 import type { SpoolDatabase } from '../spool/database.js';
 import { DeliveryStore } from '../spool/delivery-store.js';
@@ -15,6 +16,7 @@ import type { QueueIdGenerator } from '../spool/queue-id.js';
 import { ConnectionPool } from './connection-pool.js';
 import { SmtpDeliverer } from './deliver.js';
 import { DestinationResolver } from './destinations.js';
+import type { TlsInfo } from './types.js';
 import { DeliveryWorker } from './worker.js';
 
 /**
@@ -35,6 +37,8 @@ export interface DeliveryDeps {
   /** Signs DSNs for `hostname` (the DKIM stage), when a key exists. */
   readonly signer?: MessageSigner;
   readonly random?: () => number;
+  /** Counts attempts by outcome, delivery latency and outbound TLS use. */
+  readonly metrics?: Metrics;
 }
 
 export function createDelivery(deps: DeliveryDeps): DeliveryWorker {
@@ -47,11 +51,12 @@ export function createDelivery(deps: DeliveryDeps): DeliveryWorker {
   const destinations = new DestinationResolver(resolver, { port: d.port, routes: d.routes, allowPrivateDestinations: d.allowPrivateDestinations }, deps.random);
   const t = d.timeouts;
   const timeouts = { connect: t.connect * 1000, greeting: t.greeting * 1000, command: t.command * 1000, data: t.data * 1000 };
-  const pool = new ConnectionPool({ hostname: config.hostname, timeouts, maxOpen: d.concurrency });
+  const opened = (tls: TlsInfo | null): void => deps.metrics?.outboundTls.inc({ tls: tls === null ? 'none' : tls.verified ? 'verified' : 'tls' });
+  const pool = new ConnectionPool({ hostname: config.hostname, timeouts, maxOpen: d.concurrency, opened });
   const deliverer = new SmtpDeliverer(destinations, pool);
   const bouncer = new Bouncer({ enqueuer: deps.enqueuer, ids: deps.ids, clock: deps.clock, hostname: config.hostname }, deps.signer);
   const worker = new DeliveryWorker(
-    { store, deliver: deliverer.deliver, bouncer, clock: deps.clock, logger, closeConnections: () => pool.closeAll(), random: deps.random },
+    { store, deliver: deliverer.deliver, bouncer, clock: deps.clock, logger, closeConnections: () => pool.closeAll(), random: deps.random, metrics: deps.metrics },
     { concurrency: d.concurrency, perDomainConcurrency: d.perDomainConcurrency, retry: d.retry },
   );
   deps.enqueuer.onCommitted((messages) => worker.offer(messages));

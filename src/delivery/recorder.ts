@@ -7,6 +7,7 @@
 import type { Bouncer } from '../bounce/bouncer.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
 import { formatReply, reply } from '../smtp/reply.js';
 import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
 import type { RetrySchedule } from './backoff.js';
@@ -21,6 +22,7 @@ export interface RecorderDeps {
   readonly logger: Logger;
   readonly retry: RetrySchedule;
   readonly random?: () => number;
+  readonly metrics?: Metrics;
   /** Called with every batch once it is written (or failed to be). */
   readonly recorded: (results: readonly RecipientResult[]) => void;
   /** Called whenever the recorder may have become idle. */
@@ -47,11 +49,20 @@ export class OutcomeRecorder {
       if (!outcome) return;
       const judged = judge(message, recipient, outcome, now, this.deps.retry, this.deps.random);
       logAttempt(this.deps.logger, message, judged, recipient.attempts + 1);
+      this.count(judged.result, message.createdAt);
       if (judged.failed && message.sender !== '') round.failures.push({ result: judged.result, failed: judged.failed });
       else this.record(judged.result);
     });
     round.pending--;
     if (round.pending === 0 && round.failures.length > 0) void this.bounce(message, round);
+  }
+
+  /** Attempts by outcome, and the time from acceptance to delivery. */
+  private count(result: RecipientResult, createdAt: number): void {
+    const metrics = this.deps.metrics;
+    if (!metrics) return;
+    metrics.deliveryAttempts.inc({ outcome: result.outcome });
+    if (result.outcome === 'delivered') metrics.deliveryLatency.observe(Math.max(0, result.at - createdAt) / 1000);
   }
 
   /** Write what is pending now; later results are dropped (shutdown gave up on them). */

@@ -15,6 +15,7 @@
 import type { Bouncer } from '../bounce/bouncer.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
 import { reply } from '../smtp/reply.js';
 import { splitMessage } from '../smtp/headers.js';
 import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
@@ -48,6 +49,7 @@ export interface WorkerDeps {
   /** Close every delivery connection (used when stop() abandons running attempts). */
   readonly closeConnections: () => void;
   readonly random?: () => number;
+  readonly metrics?: Metrics;
 }
 
 export class DeliveryWorker {

@@ -1,6 +1,7 @@
 // The daemon's metrics, in one prom-client Registry per daemon (no global state): every stage gets
 // this object and counts what it does; the metrics listener serves registry.metrics(). Labels are
 // bounded sets (listener kind, reason code, outcome, state): never per user, recipient or address.
+// The queue gauges are read from the spool when scraped (observeQueue gives them their source).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class Metrics {
@@ -57,7 +58,45 @@ export class Metrics {
     labelNames: ['reason'] as const, registers: [this.registry],
   });
 
+  readonly queueRecipients = new Gauge({
+    name: 'smarthost_queue_recipients', help: 'Recipients waiting in the spool, by state (queued, deferred, held)',
+    labelNames: ['state'] as const, registers: [this.registry],
+    collect: () => this.collectQueue(),
+  });
+  readonly oldestMessageAge = new Gauge({
+    name: 'smarthost_queue_oldest_message_age_seconds', help: 'Age of the oldest message with a recipient still waiting (0 when none)',
+    registers: [this.registry],
+    collect: () => this.collectOldest(),
+  });
+
+  private queue: QueueSource | null = null;
+
+  /** Where the queue gauges read their values at each scrape. */
+  observeQueue(source: QueueSource): void {
+    this.queue = source;
+  }
+
+  private collectQueue(): void {
+    const counts = this.queue?.counts();
+    if (!counts) return;
+    for (const [state, n] of Object.entries(counts)) this.queueRecipients.set({ state }, n);
+  }
+
+  private collectOldest(): void {
+    if (!this.queue) return;
+    const oldest = this.queue.oldest();
+    this.oldestMessageAge.set(oldest === null ? 0 : Math.max(0, (this.queue.now() - oldest) / 1000));
+  }
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'smarthost_' });
   }
+}
+
+export interface QueueSource {
+  /** Waiting recipients by state. */
+  counts(): Readonly<Record<string, number>>;
+  /** Arrival time (ms) of the oldest waiting message, or null. */
+  oldest(): number | null;
+  now(): number;
 }

@@ -11,6 +11,9 @@
 // deferred or held any more is done: done_at is set, and its body is deleted at once or, with
 // spool.keepDelivered, by sweepBodies() once that many seconds have passed. The message, recipient
 // and attempt rows stay as the record of what happened.
+// The administrator may change a recipient while its attempt runs (queue-admin.ts): a deferred
+// outcome then leaves a recipient that was held or bounced in the meantime as it is, and the outcome
+// of a recipient whose message was deleted is dropped. A delivered or bounced outcome always counts.
 import type { SpoolDatabase } from './database.js';
 
 export interface ClaimedRecipient {
@@ -79,7 +82,8 @@ export class DeliveryStore {
           ORDER BY next_attempt_at LIMIT 1`,
       ),
       update: db.prepare(
-        `UPDATE recipients SET state = @state, attempts = attempts + 1, next_attempt_at = @nextAttemptAt,
+        `UPDATE recipients SET state = CASE WHEN @state = 'deferred' AND state IN ('held', 'bounced') THEN state ELSE @state END,
+                attempts = attempts + 1, next_attempt_at = @nextAttemptAt,
                 lease_until = NULL, last_reply = @reply, last_mx = @relay, updated_at = @at
           WHERE message_id = @messageId AND address = @address`,
       ),
@@ -143,7 +147,7 @@ export class DeliveryStore {
     const s = this.statements;
     const touched = new Set<string>();
     for (const r of results) {
-      s.update.run(r);
+      if (s.update.run(r).changes === 0) continue; // the message was deleted meanwhile
       s.attempt.run(r);
       touched.add(r.messageId);
     }

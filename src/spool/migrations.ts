@@ -8,6 +8,8 @@
 //            attempts, next_attempt_at, lease_until (a claim by the delivery worker), last reply/MX.
 // attempts   one row per delivery attempt of a recipient, for `queue show` and post-mortems.
 // users      submission accounts: scrypt hash and the senders each may use (JSON array).
+// daemon     one row while a daemon runs on this spool: its pid, version, bound listeners and metrics
+//            address (for `smarthost status`), and the time of its last spool write probe (/healthz).
 // All times are milliseconds since the epoch.
 
 export const migrations: readonly string[] = [
@@ -67,6 +69,19 @@ export const migrations: readonly string[] = [
     allowed        TEXT NOT NULL,
     created_at     INTEGER NOT NULL,
     updated_at     INTEGER NOT NULL
+  ) STRICT;
+  `,
+  `
+  CREATE INDEX messages_open ON messages (created_at) WHERE done_at IS NULL;
+
+  CREATE TABLE daemon (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    pid        INTEGER NOT NULL,
+    version    TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    listeners  TEXT NOT NULL,
+    metrics    TEXT,
+    checked_at INTEGER NOT NULL
   ) STRICT;
   `,
 ];

@@ -1,7 +1,9 @@
 // Starting and stopping every submission listener the configuration names, with the shared
-// smtp-server options (TLS, limits, AUTH) and the transaction handlers.
+// smtp-server options (TLS, limits, AUTH) and the transaction handlers, and applying a reloaded
+// certificate and limits to listeners that are running.
 import { readFileSync } from 'node:fs';
 import type { SMTPServerOptions } from 'smtp-server';
+import type { TlsFiles } from '../config/files.js';
 import type { Config } from '../config/schema.js';
 import { Replies } from '../smtp/replies.js';
 import { replyText } from '../smtp/reply.js';
@@ -10,12 +12,12 @@ import { startListener, type BoundListener, type ConnectionHook, type ListenerKi
 import { guardSession } from './session-guard.js';
 import { createHandlers, type SubmissionDeps } from './session.js';
 
-export function serverOptions(config: Config): SMTPServerOptions {
+export function serverOptions(config: Config, tls: TlsFiles = { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) }): SMTPServerOptions {
   return {
     name: config.hostname,
     banner: 'smarthost',
-    key: readFileSync(config.tls.key),
-    cert: readFileSync(config.tls.cert),
+    key: tls.key,
+    cert: tls.cert,
     minVersion: 'TLSv1.2',
     size: config.limits.maxMessageSize,
     rejectOversized: true,
@@ -55,23 +57,48 @@ export async function startSubmission(deps: SubmissionDeps): Promise<BoundListen
   return started;
 }
 
+/** The options a reload changes on running listeners. */
+const RELOADED_OPTIONS = ['size', 'maxRecipients', 'maxClients', 'socketTimeout'] as const;
+
+/**
+ * Apply a reloaded configuration: the certificate and key (checked by the caller) for every TLS
+ * handshake from now on, on both STARTTLS and implicit TLS, and the limits. Sessions already
+ * encrypted keep their TLS session; open sessions see the new limits at their next command.
+ */
+export function reconfigureSubmission(listeners: readonly BoundListener[], config: Config, tls: TlsFiles): void {
+  const options = serverOptions(config, tls);
+  for (const { server } of listeners) {
+    for (const key of RELOADED_OPTIONS) Object.assign(server.options, { [key]: options[key] });
+    server.updateSecureContext({ key: tls.key, cert: tls.cert });
+  }
+}
+
+/** How often a draining listener looks for sessions whose transaction has just finished. */
+const DRAIN_SWEEP_MS = 100;
+
 /**
  * Stop accepting connections, let transactions in flight finish (a DATA being received or spooled
- * gets its reply), close idle sessions with 421 at once, and force-close anything left after
- * `graceMs`. Resolves when every connection is gone.
+ * gets its reply), close idle sessions with 421 at once and the others as soon as their DATA got its
+ * reply, and force-close anything left after `graceMs` (a message cut off there is never spooled:
+ * only a complete DATA is). Resolves when every connection is gone.
  */
 export async function stopSubmission(listeners: readonly BoundListener[], graceMs: number): Promise<void> {
   await Promise.all(
     listeners.map(({ server }) => {
       server.options.closeTimeout = Math.max(graceMs, 1);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const connection of server.connections) {
-        if (!(connection as unknown as { _dataStream: unknown })._dataStream) {
+      const told = new WeakSet<object>();
+      const sweep = (): void => {
+        for (const connection of server.connections) {
+          if (told.has(connection) || (connection as unknown as { _dataStream: unknown })._dataStream) continue;
+          told.add(connection);
           connection.send(Replies.shuttingDown.code, replyText(Replies.shuttingDown));
           connection.close();
         }
-      }
-      return closed;
+      };
+      sweep();
+      const timer = setInterval(sweep, DRAIN_SWEEP_MS);
+      return closed.finally(() => clearInterval(timer));
     }),
   );
 }

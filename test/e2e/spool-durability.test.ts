@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Database } from '../../src/spool/sqlite.js';
 import { DEFAULT_USER, TestDaemon } from '../helpers/daemon.js';
+import { buildFaultLibrary } from '../helpers/faults.js';
 import { authenticatedClient, type SmtpClient, type SmtpReply } from '../helpers/smtp-client.js';
 
 const MESSAGE = 'From: a@example.com\r\nSubject: durable\r\n\r\nbody\r\n';
@@ -175,14 +176,6 @@ describe('storage faults', () => {
     }
   });
 });
-
-/** Compile test/fixtures/fault-injection/fail-writes.c (an LD_PRELOAD library) into dir. */
-function buildFaultLibrary(dir: string): string {
-  const source = join(import.meta.dirname, '..', 'fixtures', 'fault-injection', 'fail-writes.c');
-  const library = join(dir, 'fail-writes.so');
-  execFileSync('cc', ['-shared', '-fPIC', '-O2', '-o', library, source, '-ldl']);
-  return library;
-}
 
 describe('SIGTERM', () => {
   test('a DATA in flight finishes and is spooled; idle sessions get 421; exit status 0', async () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { generatePassword, hashPassword, verifyPassword } from '../../src/auth/password.js';
 import { UserStore } from '../../src/auth/users.js';
+import { VerifiedCache } from '../../src/auth/verified-cache.js';
 import { openSpool } from '../../src/spool/database.js';
 
 describe('password hashing', () => {
@@ -47,5 +48,44 @@ describe('user store', () => {
     assert.equal(users.remove('app'), false);
     assert.equal(await users.authenticate('app', 'pw2'), null);
     db.close();
+  });
+});
+
+describe('repeated logins', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smarthost-users-cache-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a success is remembered per stored hash; a changed password or a deleted user is noticed at once', async () => {
+    const db = openSpool(join(dir, 'spool.db'));
+    const users = new UserStore(db);
+    await users.add('app', 'pw1', ['@example.com']);
+    for (let i = 0; i < 3; i++) assert.ok(await users.authenticate('app', 'pw1'));
+    assert.equal(await users.authenticate('app', 'PW1'), null, 'a different password is still checked');
+    await users.setPassword('app', 'pw2');
+    assert.equal(await users.authenticate('app', 'pw1'), null, 'the old password no longer works');
+    assert.ok(await users.authenticate('app', 'pw2'));
+    users.remove('app');
+    assert.equal(await users.authenticate('app', 'pw2'), null, 'a deleted user is refused');
+    db.close();
+  });
+
+  test('the cache: one slow check for concurrent identical logins, none after a success, never for failures', async () => {
+    const cache = new VerifiedCache();
+    let runs = 0;
+    const slow = (ok: boolean) => async (): Promise<boolean> => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 20));
+      return ok;
+    };
+    const results = await Promise.all(Array.from({ length: 20 }, () => cache.verify('pool', 'pw', 'H1', slow(true))));
+    assert.ok(results.every(Boolean));
+    assert.equal(runs, 1);
+    assert.equal(cache.has('pool', 'pw', 'H1'), true);
+    assert.equal(cache.has('pool', 'pw', 'H2'), false, 'another stored hash (password changed)');
+    assert.equal(cache.has('pool', 'other', 'H1'), false);
+    assert.equal(await cache.verify('x', 'bad', 'H3', slow(false)), false);
+    assert.equal(cache.has('x', 'bad', 'H3'), false, 'failures are not remembered');
+    await Promise.all(Array.from({ length: 6 }, (_, i) => cache.verify(`u${i}`, 'pw', 'H', slow(false))));
+    assert.equal(runs, 8);
   });
 });

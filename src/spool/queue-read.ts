@@ -1,0 +1,149 @@
+// Reading the queue for `smarthost queue list` and `queue show`. A listing is one query: messages
+// joined with their recipients, in arrival order, filtered in SQL, so 100,000 messages cost one
+// pass over two indexes (messages_open for the messages still waiting, recipients' primary key for
+// their recipients) and never a query per row. Without a state filter it lists the messages that
+// still wait for a recipient (queued, deferred or held); with one, every message that has a
+// recipient in that state, finished ones included. Every recipient of a listed message is shown.
+import type { SpoolDatabase } from './database.js';
+import type { RecipientState } from './queue-stats.js';
+
+export interface ListFilter {
+  readonly state?: RecipientState;
+  /** Messages with a recipient in this domain (in the listed state, or a waiting one). */
+  readonly domain?: string;
+  /** An envelope sender ("a@example.com", any case) or a sender domain ("@example.com"). */
+  readonly sender?: string;
+  /** Messages that arrived at or before this time (ms). */
+  readonly arrivedBefore?: number;
+}
+
+export interface ListedRecipient {
+  readonly address: string;
+  readonly state: RecipientState;
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly lastReply: string | null;
+}
+
+export interface ListedMessage {
+  readonly id: string;
+  readonly sender: string;
+  readonly size: number;
+  readonly createdAt: number;
+  readonly user: string | null;
+  readonly recipients: ListedRecipient[];
+}
+
+interface ListRow {
+  id: string;
+  sender: string;
+  size: number;
+  created_at: number;
+  username: string | null;
+  address: string;
+  state: RecipientState;
+  attempts: number;
+  next_attempt_at: number;
+  last_reply: string | null;
+}
+
+/** The WHERE clause and parameters for a filter; only fixed SQL text, every value a parameter. */
+function whereClause(filter: ListFilter): { sql: string; params: Record<string, string | number> } {
+  const parts: string[] = [];
+  const params: Record<string, string | number> = {};
+  const states = filter.state ? `(@state)` : `('queued', 'deferred', 'held')`;
+  if (filter.state) {
+    params['state'] = filter.state;
+    parts.push(`m.id IN (SELECT message_id FROM recipients WHERE state = @state)`);
+  } else {
+    parts.push('m.done_at IS NULL');
+  }
+  if (filter.domain) {
+    params['domain'] = filter.domain.toLowerCase().replace(/\.$/, '');
+    parts.push(`m.id IN (SELECT message_id FROM recipients WHERE state IN ${states} AND domain = @domain)`);
+  }
+  if (filter.sender?.startsWith('@')) {
+    params['senderDomain'] = filter.sender.toLowerCase();
+    parts.push(`substr(lower(m.sender), -length(@senderDomain)) = @senderDomain`);
+  } else if (filter.sender !== undefined) {
+    params['sender'] = filter.sender.toLowerCase();
+    parts.push('lower(m.sender) = @sender');
+  }
+  if (filter.arrivedBefore !== undefined) {
+    params['before'] = filter.arrivedBefore;
+    parts.push('m.created_at <= @before');
+  }
+  return { sql: parts.join(' AND '), params };
+}
+
+/** The listed messages, oldest first, each with all its recipients. */
+export function* listMessages(db: SpoolDatabase, filter: ListFilter): Generator<ListedMessage> {
+  const { sql, params } = whereClause(filter);
+  const rows = db.prepare(
+    `SELECT m.id, m.sender, m.size, m.created_at, m.username,
+            r.address, r.state, r.attempts, r.next_attempt_at, r.last_reply
+       FROM messages m JOIN recipients r ON r.message_id = m.id
+      WHERE ${sql}
+      ORDER BY m.created_at, m.id, r.address`,
+  ).iterate(params) as IterableIterator<ListRow>;
+  let current = null as ListedMessage | null;
+  for (const row of rows) {
+    if (current?.id !== row.id) {
+      if (current) yield current;
+      current = { id: row.id, sender: row.sender, size: row.size, createdAt: row.created_at, user: row.username, recipients: [] };
+    }
+    current.recipients.push({ address: row.address, state: row.state, attempts: row.attempts, nextAttemptAt: row.next_attempt_at, lastReply: row.last_reply });
+  }
+  if (current) yield current;
+}
+
+export interface AttemptRecord {
+  readonly at: number;
+  readonly outcome: string;
+  readonly mxHost: string | null;
+  readonly mxAddress: string | null;
+  readonly tls: string | null;
+  readonly reply: string | null;
+}
+
+export interface ShownRecipient extends ListedRecipient {
+  readonly lastMx: string | null;
+  readonly history: AttemptRecord[];
+}
+
+export interface ShownMessage {
+  readonly id: string;
+  readonly kind: string;
+  readonly sender: string;
+  readonly user: string | null;
+  readonly clientAddress: string | null;
+  readonly size: number;
+  readonly createdAt: number;
+  readonly doneAt: number | null;
+  readonly recipients: ShownRecipient[];
+  /** The stored message (null once its body was removed after delivery). */
+  readonly body: Buffer | null;
+}
+
+/** One message with every recipient's attempt history, or null. */
+export function showMessage(db: SpoolDatabase, id: string): ShownMessage | null {
+  const m = db.prepare(
+    `SELECT id, kind, sender, username AS user, client_address AS clientAddress, size, created_at AS createdAt, done_at AS doneAt
+       FROM messages WHERE id = ?`,
+  ).get(id) as Omit<ShownMessage, 'recipients' | 'body'> | undefined;
+  if (!m) return null;
+  const recipients = db.prepare(
+    `SELECT address, state, attempts, next_attempt_at AS nextAttemptAt, last_reply AS lastReply, last_mx AS lastMx
+       FROM recipients WHERE message_id = ? ORDER BY address`,
+  ).all(id) as Array<Omit<ShownRecipient, 'history'>>;
+  const attempts = db.prepare(
+    `SELECT address, at, outcome, mx_host AS mxHost, mx_address AS mxAddress, tls, reply
+       FROM attempts WHERE message_id = ? ORDER BY id`,
+  ).all(id) as Array<AttemptRecord & { address: string }>;
+  const body = db.prepare('SELECT data FROM bodies WHERE message_id = ?').pluck().get(id) as Buffer | undefined;
+  return {
+    ...m,
+    recipients: recipients.map((r) => ({ ...r, history: attempts.filter((a) => a.address === r.address).map(({ address: _a, ...rest }) => rest) })),
+    body: body ?? null,
+  };
+}
