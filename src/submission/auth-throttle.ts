@@ -57,8 +57,7 @@ class FailureCounter {
 
   constructor(
     private readonly clock: Clock,
-    private readonly windowMs: number,
-    private readonly cooldownMs: number,
+    private readonly settings: () => AuthThrottleSettings,
   ) {}
 
   /** The end of the key's block, or 0 when it is not blocked. */
@@ -74,7 +73,7 @@ class FailureCounter {
     entry.count += 1;
     this.entries.set(key, entry);
     if (entry.count < limit || entry.blockedUntil > 0) return false;
-    entry.blockedUntil = now + this.cooldownMs;
+    entry.blockedUntil = now + this.settings().cooldown * 1000;
     return true;
   }
 
@@ -87,7 +86,7 @@ class FailureCounter {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     const now = this.clock.now();
-    const ended = entry.blockedUntil > 0 ? now >= entry.blockedUntil : now - entry.since >= this.windowMs;
+    const ended = entry.blockedUntil > 0 ? now >= entry.blockedUntil : now - entry.since >= this.settings().window * 1000;
     if (!ended) return entry;
     this.entries.delete(key);
     return undefined;
@@ -100,11 +99,16 @@ export class AuthThrottle {
   private readonly known = new LRUCache<string, number>({ max: MAX_ENTRIES });
 
   constructor(
-    private readonly settings: AuthThrottleSettings,
+    private settings: AuthThrottleSettings,
     private readonly clock: Clock,
   ) {
-    this.clients = new FailureCounter(clock, settings.window * 1000, settings.cooldown * 1000);
-    this.users = new FailureCounter(clock, settings.window * 1000, settings.cooldown * 1000);
+    this.clients = new FailureCounter(clock, () => this.settings);
+    this.users = new FailureCounter(clock, () => this.settings);
+  }
+
+  /** New thresholds and durations (a reload); counts and blocks already running are kept. */
+  configure(settings: AuthThrottleSettings): void {
+    this.settings = settings;
   }
 
   /** Whether the address is blocked (checked when it connects). */

@@ -16,7 +16,12 @@ export class ConnectionLimits {
   private readonly perAddress = new Map<string, number>();
   private readonly admitted = new Set<string>();
 
-  constructor(private readonly settings: ConnectionLimitSettings) {}
+  constructor(private settings: ConnectionLimitSettings) {}
+
+  /** New limits (a reload); sessions already admitted stay. */
+  configure(settings: ConnectionLimitSettings): void {
+    this.settings = settings;
+  }
 
   /** Admit session `id` from `address`, or the reply that refuses it. */
   admit(id: string, address: string): Reply | null {

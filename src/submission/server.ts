@@ -10,6 +10,7 @@ import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 import { endpointPattern } from '../config/schema.js';
+import type { SubmissionGuards } from './guards.js';
 import type { Logger } from '../platform/logger.js';
 import { Replies } from '../smtp/replies.js';
 import { hasEnhancedCode, replyText } from '../smtp/reply.js';
@@ -55,6 +56,8 @@ export interface BoundListener {
   readonly address: string;
   readonly port: number;
   readonly server: SubmissionServer;
+  /** The abuse guards shared by every listener (set by startSubmission). */
+  readonly guards?: SubmissionGuards;
 }
 
 export function parseEndpoint(value: string): { host: string; port: number } {

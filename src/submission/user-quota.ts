@@ -1,7 +1,8 @@
 // Per-user sending quotas: messages and recipients per hour (limits.perUser, overridden per user in
-// limits.users). Each is a token bucket: a user starts with a full hour's worth and earns it back
-// continuously (perHour / 3600 a second), so a burst of up to perHour is fine, and past it the user
-// gets 451 4.7.1 until enough has flowed back. Checked at MAIL FROM and RCPT TO (early refusal, no
+// limits.users). Each is a leaky bucket holding what the user has used, which flows out
+// continuously (perHour / 3600 a second): a burst of up to perHour is fine, and past it the user
+// gets 451 4.7.1 until enough has flowed out. Keeping "used" (not "left") lets a reload change
+// perHour without forgetting what was sent. Checked at MAIL FROM and RCPT TO (early refusal, no
 // cost), and taken at the end of DATA just before the message is spooled, so a refused transaction
 // costs nothing and a message the spool could not take is given back. In memory, O(1) per check.
 import type { Config } from '../config/schema.js';
@@ -18,8 +19,9 @@ export type QuotaVerdict = { readonly ok: true } | { readonly ok: false; readonl
 const HOUR_MS = 3_600_000;
 const OK: QuotaVerdict = { ok: true };
 
+/** How much of the quota is in use; it flows out at perHour / 3600 a second (a leaky bucket). */
 interface Bucket {
-  tokens: number;
+  used: number;
   at: number;
 }
 
@@ -27,9 +29,14 @@ export class UserQuotas {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(
-    private readonly limits: Pick<Config['limits'], 'perUser' | 'users'>,
+    private limits: Pick<Config['limits'], 'perUser' | 'users'>,
     private readonly clock: Clock,
   ) {}
+
+  /** New quotas (a reload); what users have used is kept. */
+  configure(limits: Pick<Config['limits'], 'perUser' | 'users'>): void {
+    this.limits = limits;
+  }
 
   quotaOf(user: string): HourlyQuota {
     const own = Object.hasOwn(this.limits.users, user) ? this.limits.users[user] : undefined;
@@ -63,19 +70,20 @@ export class UserQuotas {
   }
 
   private has(key: string, perHour: number, n: number): boolean {
-    return perHour === 0 || this.refill(key, perHour).tokens >= n;
+    return perHour === 0 || this.drain(key, perHour).used + n <= perHour;
   }
 
   private spend(key: string, perHour: number, n: number): void {
     if (perHour === 0) return;
-    const bucket = this.refill(key, perHour);
-    bucket.tokens = Math.min(perHour, bucket.tokens - n);
+    const bucket = this.drain(key, perHour);
+    bucket.used = Math.max(0, bucket.used + n);
   }
 
-  private refill(key: string, perHour: number): Bucket {
+  /** The bucket with what flowed out since it was last looked at taken off. */
+  private drain(key: string, perHour: number): Bucket {
     const now = this.clock.now();
-    const bucket = this.buckets.get(key) ?? { tokens: perHour, at: now };
-    bucket.tokens = Math.min(perHour, bucket.tokens + ((now - bucket.at) * perHour) / HOUR_MS);
+    const bucket = this.buckets.get(key) ?? { used: 0, at: now };
+    bucket.used = Math.max(0, bucket.used - ((now - bucket.at) * perHour) / HOUR_MS);
     bucket.at = now;
     this.buckets.set(key, bucket);
     return bucket;

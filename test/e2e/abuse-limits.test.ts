@@ -1,9 +1,11 @@
 // Resource limits against the real daemon: connections in total (over both listeners) and per
 // client address; per-user hourly quotas of messages and recipients (451 4.7.1, nothing spooled,
-// other users unaffected); and the deadlines that end idle, slow-drip and junk-command sessions.
+// other users unaffected); the deadlines that end idle, slow-drip and junk-command sessions; and a
+// reload (SIGHUP) that changes them all in place.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_USER, TestDaemon } from '../helpers/daemon.js';
+import { DEFAULT_USER, merge, TestDaemon } from '../helpers/daemon.js';
 import { authenticatedClient, SmtpClient, type SmtpReply } from '../helpers/smtp-client.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -196,5 +198,42 @@ describe('deadlines', () => {
     assert.equal(reply.code, 421);
     assert.match(reply.text, /^4\.7\.0 Error: too many NOOP/);
     client.close();
+  });
+});
+
+describe('reload', () => {
+  test('SIGHUP applies new limits and authFailures values, keeping the quota already used', async () => {
+    const limits = { maxClientsPerAddress: 1, perUser: { messagesPerHour: 1, recipientsPerHour: 100 } };
+    const daemon = await TestDaemon.start({ config: { limits } });
+    try {
+      const send = async (client: SmtpClient): Promise<number> => {
+        const mail = await client.send('MAIL FROM:<a@example.com>');
+        if (mail.code !== 250) return mail.code;
+        await client.send('RCPT TO:<x@remote.test>');
+        return (await client.data('From: a@example.com\r\n\r\nx\r\n')).code;
+      };
+      const first = await authenticatedClient(daemon.ports.submission, DEFAULT_USER.name, DEFAULT_USER.password);
+      assert.equal(await send(first), 250);
+      assert.equal(await send(first), 451, 'one message an hour');
+      const refused = await SmtpClient.connect(daemon.ports.submission);
+      assert.equal(refused.greeting.code, 421, 'one connection per address');
+      refused.close();
+
+      writeFileSync(daemon.configPath, JSON.stringify(merge(daemon.config, { limits: { maxClientsPerAddress: 2, perUser: { messagesPerHour: 2 } }, authFailures: { maxPerClient: 50 } })));
+      const from = daemon.logs.length;
+      process.kill(daemon.pid ?? 0, 'SIGHUP');
+      await daemon.waitForLog((l) => l.msg === 'configuration reloaded', 10_000, from);
+      const restart = daemon.logs.slice(from).find((l) => l.msg === 'configuration changes that take effect only at the next restart');
+      assert.equal(restart, undefined, 'nothing waits for a restart');
+
+      const second = await SmtpClient.connect(daemon.ports.submission);
+      assert.equal(second.greeting.code, 220, 'two connections per address now');
+      second.close();
+      assert.equal(await send(first), 250, 'a second message this hour (the first one still counts)');
+      assert.equal(await send(first), 451);
+      await first.quit();
+    } finally {
+      await daemon.cleanup();
+    }
   });
 });
