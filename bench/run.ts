@@ -99,7 +99,7 @@ async function runOnce(name: 'smarthost' | 'postfix', repeat: number): Promise<R
     };
   } finally {
     await target.stop();
-    sink.stop();
+    await sink.stop();
     if (backlogDir) rmSync(backlogDir, { recursive: true, force: true });
   }
 }

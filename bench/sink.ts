@@ -1,8 +1,10 @@
 // The receiving MTA for benchmarks: Postfix's smtp-sink when installed (a real MTA, very cheap),
-// else a minimal smtp-server sink in its own process. Both print "mesg=N" counters; this module
-// follows them and records when each count was reached.
+// else a minimal smtp-server sink in its own process. Both write "mesg=N" counters, to a file this
+// module polls, recording when each count was reached.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 
 const SMTP_SINK = '/usr/sbin/smtp-sink';
@@ -10,55 +12,72 @@ const SMTP_SINK = '/usr/sbin/smtp-sink';
 export class Sink {
   count = 0;
   lastAt = 0;
-  private waiters: Array<() => void> = [];
+  private readonly timer: NodeJS.Timeout;
 
   private constructor(
     private readonly child: ChildProcess,
+    private readonly counterFile: string,
     readonly kind: 'smtp-sink' | 'smtp-server',
   ) {
-    let partial = '';
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      partial += chunk;
-      const parts = partial.split(/[\r\n]/);
-      partial = parts.pop() ?? '';
-      for (const part of parts) {
-        const n = /mesg=(\d+)/.exec(part);
-        if (n && Number(n[1]) > this.count) {
-          this.count = Number(n[1]);
-          this.lastAt = Date.now();
-        }
-      }
-      for (const wake of this.waiters.splice(0)) wake();
-    });
+    this.timer = setInterval(() => this.poll(), 50);
   }
 
+  /**
+   * The counters go to a file, not a pipe: a sink writing into a pipe nobody reads for a moment
+   * would block, and stall every session with it.
+   */
   static async start(host: string, port: number): Promise<Sink> {
     const useSink = existsSync(SMTP_SINK);
+    const dir = mkdtempSync(join(tmpdir(), 'bench-sink-'));
+    const counterFile = join(dir, 'counters');
+    const out = openSync(counterFile, 'w');
     const child = useSink
-      ? spawn(SMTP_SINK, ['-u', 'nobody', '-c', `${host}:${port}`, '1024'], { stdio: ['ignore', 'pipe', 'inherit'] })
-      : spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve', host, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const sink = new Sink(child, useSink ? 'smtp-sink' : 'smtp-server');
+      ? spawn(SMTP_SINK, ['-u', 'nobody', '-c', `${host}:${port}`, '1024'], { stdio: ['ignore', out, 'inherit'] })
+      : spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve', host, String(port)], { stdio: ['ignore', out, 'inherit'] });
+    closeSync(out);
+    const sink = new Sink(child, counterFile, useSink ? 'smtp-sink' : 'smtp-server');
+    let exited: number | null = null;
+    child.once('exit', (code) => (exited = code ?? -1));
     await waitForPort(host, port);
+    await new Promise((r) => setTimeout(r, 100));
+    if (exited !== null) throw new Error(`the sink exited (${exited}): is ${host}:${port} taken by another process?`);
     return sink;
+  }
+
+  /** Read the last counter line the sink wrote. */
+  private poll(): void {
+    const fd = openSync(this.counterFile, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const tail = Buffer.alloc(Math.min(size, 256));
+      readSync(fd, tail, 0, tail.length, size - tail.length);
+      const all = [...tail.toString('latin1').matchAll(/mesg=(\d+)/g)];
+      const n = Number(all.at(-1)?.[1] ?? 0);
+      if (n > this.count) {
+        this.count = n;
+        this.lastAt = Date.now();
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Resolves when `n` messages have arrived, or after timeoutMs with whatever arrived. */
   async waitFor(n: number, timeoutMs: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
-    while (this.count < n && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 200);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    while (this.count < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     return this.count;
   }
 
-  stop(): void {
-    this.child.kill('SIGTERM');
+  /** Kill the sink (it may hold idle sessions open) and wait until it is gone. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const gone = new Promise((resolve) => this.child.once('exit', resolve));
+      this.child.kill('SIGKILL');
+      await gone;
+    }
+    rmSync(join(this.counterFile, '..'), { recursive: true, force: true });
   }
 }
 

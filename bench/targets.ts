@@ -3,7 +3,7 @@
 // bench/postfix/ into the temp directory, never /etc/postfix; installed by apt when missing).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { selfSignedCertificate } from '../src/tls/self-signed.js';
@@ -124,6 +124,7 @@ export async function startPostfix(o: { port: number; plainPort: number; sinkHos
     stop: async () => {
       execFileSync('postfix', ['-c', join(dir, 'conf'), 'stop'], { stdio: 'ignore' });
       for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
+      copyFileSync(join(dir, 'log', 'postfix.log'), join(tmpdir(), 'pfbench-last.log'));
       rmSync(dir, { recursive: true, force: true });
     },
   };
