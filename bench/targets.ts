@@ -46,6 +46,7 @@ export async function startSmarthost(o: SmarthostOptions): Promise<Target> {
     tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), selfSigned: true },
     listen: { submission: [`127.0.0.1:${o.port}`], submissions: [] },
     delivery: { routes: { '*': o.sink } },
+    limits: { perUser: { messagesPerHour: 0, recipientsPerHour: 0 } },
     dkim: { keyDir: dir, keys },
     metrics: { listen: false },
     log: { level: o.logLevel ?? 'info' },

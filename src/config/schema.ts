@@ -44,11 +44,40 @@ const listen = z.strictObject({
   submissions: z.array(endpoint).default(['0.0.0.0:465']),
 });
 
+/** Messages and recipients a user may send per hour (0: no limit). */
+const hourlyQuota = z.strictObject({
+  messagesPerHour: z.number().int().nonnegative().default(1000),
+  recipientsPerHour: z.number().int().nonnegative().default(10_000),
+});
+
+/** A user's own quota, over limits.perUser key by key. */
+const userQuota = z.strictObject({
+  messagesPerHour: z.number().int().nonnegative().optional(),
+  recipientsPerHour: z.number().int().nonnegative().optional(),
+});
+
 const limits = z.strictObject({
   maxMessageSize: z.number().int().positive().default(26_214_400),
   maxRecipients: z.number().int().positive().default(100),
   maxClients: z.number().int().positive().default(200),
+  maxClientsPerAddress: z.number().int().positive().default(50),
   socketTimeout: seconds.default(300),
+  commandTimeout: z.number().int().positive().default(300),
+  dataTimeout: z.number().int().positive().default(300),
+  minDataRate: z.number().int().nonnegative().default(500),
+  junkCommandLimit: z.number().int().positive().default(100),
+  perUser: hourlyQuota.prefault({}),
+  users: z.record(z.string(), userQuota).default({}),
+});
+
+const authFailures = z.strictObject({
+  window: z.number().int().positive().default(60),
+  slowAfter: z.number().int().nonnegative().default(3),
+  delay: z.number().nonnegative().max(30).default(1),
+  maxPerClient: z.number().int().positive().default(5),
+  maxPerUser: z.number().int().positive().default(20),
+  cooldown: z.number().int().positive().default(600),
+  knownClientTtl: z.number().int().nonnegative().default(2_592_000),
 });
 
 const retry = z.strictObject({
@@ -146,6 +175,7 @@ export const configSchema = z.strictObject({
   tls: tls.prefault({}),
   listen: listen.prefault({}),
   limits: limits.prefault({}),
+  authFailures: authFailures.prefault({}),
   delivery: delivery.prefault({}),
   dns: dns.prefault({}),
   dkim: dkim.prefault({}),

@@ -1,8 +1,7 @@
 // SIGHUP: re-read the configuration file and apply what can change without a restart to the running
 // daemon, without dropping a connection: the TLS certificate and key (renewals), the DKIM keys,
-// log.level and the submission limits smtp-server enforces (message size, recipients, clients, idle
-// timeout). It is all or nothing: the new file is parsed and validated, the certificate
-// and key read and checked as a pair, and every DKIM key read and parsed before anything changes;
+// log.level, the submission limits (`limits`) and the brute-force settings (`authFailures`). It is
+// all or nothing: the new file is parsed and validated, the certificate and key read and checked as a pair, and every DKIM key read and parsed before anything changes;
 // on any problem the problems are logged, naming the keys, and the running configuration stays.
 // Changed keys that take effect only at a restart (listeners, spool, delivery, …) are named in a
 // warning; their old values stay in force until then.
@@ -16,7 +15,7 @@ import { reconfigureSubmission } from '../submission/listeners.js';
 import type { BoundListener } from '../submission/server.js';
 
 /** What a reload applies (a section, or one key of it); every other change needs a restart. */
-const RELOADED = new Set(['tls', 'dkim', 'log', 'limits.maxMessageSize', 'limits.maxRecipients', 'limits.maxClients', 'limits.socketTimeout']);
+const RELOADED = new Set(['tls', 'dkim', 'log', 'limits', 'authFailures']);
 
 export interface ReloadTargets {
   readonly configPath: string;

@@ -41,6 +41,23 @@ export class Metrics {
     labelNames: ['tls'] as const, registers: [this.registry],
   });
 
+  readonly connectionsRefused = new Counter({
+    name: 'smarthost_connections_refused_total', help: 'Client connections refused at connect, by reason (limit_total, limit_address, blocked)',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
+  readonly authBlocks = new Counter({
+    name: 'smarthost_auth_blocks_total', help: 'Cooling periods started by failed logins, by scope (client address or user name)',
+    labelNames: ['scope'] as const, registers: [this.registry],
+  });
+  readonly authThrottled = new Counter({
+    name: 'smarthost_auth_throttled_total', help: 'Connections and AUTH commands refused during a cooling period, by scope',
+    labelNames: ['scope'] as const, registers: [this.registry],
+  });
+  readonly sessionsEnded = new Counter({
+    name: 'smarthost_sessions_ended_total', help: 'Sessions ended by the server, by reason (command_timeout, data_timeout, junk_commands)',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
+
   readonly queueRecipients = new Gauge({
     name: 'smarthost_queue_recipients', help: 'Recipients waiting in the spool, by state (queued, deferred, held)',
     labelNames: ['state'] as const, registers: [this.registry],

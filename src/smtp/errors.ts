@@ -13,7 +13,11 @@ export type SmtpErrorCode =
   | 'SMARTHOST_E_SPOOL_WRITE'
   | 'SMARTHOST_E_SPOOL_FULL'
   | 'SMARTHOST_E_SHUTDOWN'
-  | 'SMARTHOST_E_SYNTAX';
+  | 'SMARTHOST_E_SYNTAX'
+  | 'SMARTHOST_E_AUTH_BLOCKED'
+  | 'SMARTHOST_E_TOO_MANY_CONNECTIONS'
+  | 'SMARTHOST_E_RATE_LIMIT'
+  | 'SMARTHOST_E_DATA_ABORTED';
 
 export class SmtpError extends Error {
   readonly responseCode: number;

@@ -20,4 +20,15 @@ export const Replies = {
   insufficientStorage: reply(452, '4.3.1', 'Insufficient system storage'),
   shuttingDown: reply(421, '4.3.2', 'Service shutting down, closing transmission channel'),
   badRecipient: reply(501, '5.1.3', 'Bad recipient address syntax'),
+  tooManyConnections: reply(421, '4.7.0', 'Error: too many connections; try again later'),
+  tooManyConnectionsFrom: (client: string): Reply => reply(421, '4.7.0', `Error: too many connections from ${client}`),
+  clientBlocked: (client: string): Reply => reply(421, '4.7.0', `Error: too many failed logins from ${client}; try again later`),
+  userBlocked: reply(421, '4.7.0', 'Error: too many failed logins for this user; try again later'),
+  timeout: reply(421, '4.4.2', 'Error: timeout exceeded'),
+  tooManyJunkCommands: reply(421, '4.7.0', 'Error: too many NOOP, RSET, VRFY or HELP commands'),
+  messageRateExceeded: (user: string, perHour: number): Reply =>
+    reply(451, '4.7.1', `Error: user ${user} may send ${perHour} messages per hour; try again later`),
+  recipientRateExceeded: (user: string, perHour: number): Reply =>
+    reply(451, '4.7.1', `Error: user ${user} may send to ${perHour} recipients per hour; try again later`),
+  dataAborted: reply(451, '4.4.2', 'Error: connection lost during DATA'),
 } as const;

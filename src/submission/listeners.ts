@@ -7,7 +7,9 @@ import type { TlsFiles } from '../config/files.js';
 import type { Config } from '../config/schema.js';
 import { Replies } from '../smtp/replies.js';
 import { replyText } from '../smtp/reply.js';
-import { startListener, type BoundListener, type ListenerKind } from './server.js';
+import { SubmissionGuards } from './guards.js';
+import { startListener, type BoundListener, type ConnectionHook, type ListenerKind } from './server.js';
+import { guardSession } from './session-guard.js';
 import { createHandlers, type SubmissionDeps } from './session.js';
 
 export function serverOptions(config: Config, tls: TlsFiles = { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) }): SMTPServerOptions {
@@ -34,10 +36,17 @@ export function serverOptions(config: Config, tls: TlsFiles = { key: readFileSyn
 
 export async function startSubmission(deps: SubmissionDeps): Promise<BoundListener[]> {
   const options = serverOptions(deps.config);
+  const guarded = { ...deps, guards: deps.guards ?? new SubmissionGuards(deps.config, deps.clock) };
+  const guard: ConnectionHook = (connection) =>
+    guardSession(connection, guarded.guards.session, (reason) => {
+      deps.metrics.sessionsEnded.inc({ reason });
+      deps.logger.info({ client: connection.remoteAddress, session: connection.id, reason }, `session ended: ${reason.replace('_', ' ')}`);
+    });
   const { submission, submissions } = deps.config.listen;
   const started: BoundListener[] = [];
   const start = async (kind: ListenerKind, endpoint: string): Promise<void> => {
-    started.push(await startListener(kind, endpoint, { ...options, ...createHandlers(deps, kind) }, deps.logger));
+    const listener = await startListener(kind, endpoint, { ...options, ...createHandlers(guarded, kind) }, deps.logger, guard);
+    started.push({ ...listener, guards: guarded.guards });
   };
   try {
     for (const endpoint of submission) await start('submission', endpoint);
@@ -55,7 +64,8 @@ const RELOADED_OPTIONS = ['size', 'maxRecipients', 'maxClients', 'socketTimeout'
 /**
  * Apply a reloaded configuration: the certificate and key (checked by the caller) for every TLS
  * handshake from now on, on both STARTTLS and implicit TLS, and the limits. Sessions already
- * encrypted keep their TLS session; open sessions see the new limits at their next command.
+ * encrypted keep their TLS session; open sessions see the new limits at their next command. The
+ * abuse guards (`limits`, `authFailures`), shared by all listeners, take their new values too.
  */
 export function reconfigureSubmission(listeners: readonly BoundListener[], config: Config, tls: TlsFiles): void {
   const options = serverOptions(config, tls);
@@ -63,6 +73,7 @@ export function reconfigureSubmission(listeners: readonly BoundListener[], confi
     for (const key of RELOADED_OPTIONS) Object.assign(server.options, { [key]: options[key] });
     server.updateSecureContext({ key: tls.key, cert: tls.cert });
   }
+  listeners[0]?.guards?.reconfigure(config);
 }
 
 /** How often a draining listener looks for sessions whose transaction has just finished. */

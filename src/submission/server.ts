@@ -10,14 +10,26 @@ import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 import { endpointPattern } from '../config/schema.js';
+import type { SubmissionGuards } from './guards.js';
 import type { Logger } from '../platform/logger.js';
 import { Replies } from '../smtp/replies.js';
 import { hasEnhancedCode, replyText } from '../smtp/reply.js';
 
+/** Called with every new connection before it starts (the per-session deadlines attach here). */
+export type ConnectionHook = (connection: SMTPConnection) => void;
+
 export class SubmissionServer extends SMTPServer {
+  constructor(
+    options: SMTPServerOptions,
+    private readonly onConnection: ConnectionHook = () => undefined,
+  ) {
+    super(options);
+  }
+
   override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
     const connection = new SMTPConnection(this, socket, socketOptions);
     applyReplyRules(connection);
+    this.onConnection(connection);
     this.connections.add(connection);
     connection.on('error', (err: Error) => this._onError(err));
     connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));
@@ -44,6 +56,8 @@ export interface BoundListener {
   readonly address: string;
   readonly port: number;
   readonly server: SubmissionServer;
+  /** The abuse guards shared by every listener (set by startSubmission). */
+  readonly guards?: SubmissionGuards;
 }
 
 export function parseEndpoint(value: string): { host: string; port: number } {
@@ -52,8 +66,8 @@ export function parseEndpoint(value: string): { host: string; port: number } {
   return { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
 }
 
-export async function startListener(kind: ListenerKind, endpoint: string, options: SMTPServerOptions, logger: Logger): Promise<BoundListener> {
-  const server = new SubmissionServer({ ...options, secure: kind === 'submissions' });
+export async function startListener(kind: ListenerKind, endpoint: string, options: SMTPServerOptions, logger: Logger, onConnection?: ConnectionHook): Promise<BoundListener> {
+  const server = new SubmissionServer({ ...options, secure: kind === 'submissions' }, onConnection);
   server.on('error', (err) => logger.warn({ err, listener: kind }, 'submission connection error'));
   const { host, port } = parseEndpoint(endpoint);
   await new Promise<void>((resolve, reject) => {

@@ -1,10 +1,11 @@
-// The submission transaction, as smtp-server handlers: AUTH (PLAIN/LOGIN against the user store),
-// MAIL FROM (the user's allowed senders), RCPT TO (syntax only: every authenticated user may relay to
-// any domain), and DATA: read within the size limit, normalise line endings, check header From:, add
-// trace headers, sign, spool, and only then reply 250 with the queue ID.
+// The submission transaction, as smtp-server handlers: admission (admission.ts), AUTH
+// (authenticate.ts), MAIL FROM (the user's allowed senders), RCPT TO (syntax only: every
+// authenticated user may relay to any domain given by name, not by IP address), the user's hourly
+// quota at both, and DATA: read within the size limit, normalise line endings, check header From:,
+// take the quota, add trace headers, sign, spool, and only then reply 250 with the queue ID.
+import { isIP } from 'node:net';
 import type {
   SMTPServerAddress,
-  SMTPServerAuthentication,
   SMTPServerAuthenticationResponse,
   SMTPServerDataStream,
   SMTPServerOptions,
@@ -24,10 +25,14 @@ import { Replies } from '../smtp/replies.js';
 import { replyText } from '../smtp/reply.js';
 import type { Enqueuer } from '../spool/enqueue.js';
 import type { QueueIdGenerator } from '../spool/queue-id.js';
-import { addSubmissionHeaders } from './compose.js';
+import { admitSession, releaseSession } from './admission.js';
+import { authenticate } from './authenticate.js';
+import { addSubmissionHeaders, type ParsedMessage } from './compose.js';
+import type { SubmissionGuards } from './guards.js';
 import { checkHeaderFrom } from './header-from.js';
 import { readData } from './read-data.js';
 import { isSenderAllowed } from './sender-policy.js';
+import type { QuotaVerdict } from './user-quota.js';
 
 export interface SubmissionDeps {
   readonly config: Config;
@@ -38,7 +43,11 @@ export interface SubmissionDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly sign?: MessageSigner;
+  /** Built from the configuration when not given. */
+  readonly guards?: SubmissionGuards;
 }
+
+export type GuardedDeps = SubmissionDeps & { readonly guards: SubmissionGuards };
 
 type Handlers = Required<Pick<SMTPServerOptions, 'onConnect' | 'onClose' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData'>>;
 type Done = (err?: Error | null) => void;
@@ -51,7 +60,7 @@ export function sessionUser(session: SMTPServerSession): User | null {
   return typeof name === 'string' && Array.isArray(allowed) ? { name, allowed } : null;
 }
 
-export function createHandlers(deps: SubmissionDeps, listener: string): Handlers {
+export function createHandlers(deps: GuardedDeps, listener: string): Handlers {
   const { metrics } = deps;
   /** Count a refusal by its code before smtp-server sends it. */
   const counted = (callback: Done): Done => (err) => {
@@ -59,21 +68,20 @@ export function createHandlers(deps: SubmissionDeps, listener: string): Handlers
     callback(err);
   };
   return {
-    onConnect: (_session, callback) => {
+    onConnect: (session, callback) => {
       metrics.connections.inc({ listener });
-      metrics.connectionsActive.inc();
-      callback();
+      callback(admitSession(deps, session));
     },
-    onClose: () => metrics.connectionsActive.dec(),
+    onClose: (session) => releaseSession(deps, session),
     onAuth: (auth, session, callback) => void authenticate(deps, auth, session).then(
       (user) => callback(null, { user } satisfies SMTPServerAuthenticationResponse),
       (err: SmtpError) => {
-        metrics.authFailures.inc({ reason: err.code === 'SMARTHOST_E_AUTHZID' ? 'authzid' : 'credentials' });
+        metrics.authFailures.inc({ reason: AUTH_FAILURE_REASONS[err.code] ?? 'credentials' });
         callback(err);
       },
     ),
-    onMailFrom: (address, session, callback) => mailFrom(address, session, counted(callback)),
-    onRcptTo: (address, _session, callback) => rcptTo(address, counted(callback)),
+    onMailFrom: (address, session, callback) => mailFrom(deps, address, session, counted(callback)),
+    onRcptTo: (address, session, callback) => rcptTo(deps, address, session, counted(callback)),
     onData: (stream, session, callback) => void acceptData(deps, stream, session).then(
       (queueId) => {
         metrics.messagesAccepted.inc();
@@ -84,40 +92,37 @@ export function createHandlers(deps: SubmissionDeps, listener: string): Handlers
   };
 }
 
-async function authenticate(deps: SubmissionDeps, auth: SMTPServerAuthentication, session: SMTPServerSession): Promise<User> {
-  const name = auth.username ?? '';
-  const log = { user: name, client: session.remoteAddress, method: auth.method, session: session.id };
-  if (auth.method === 'PLAIN' && (auth.authcid === '' || (auth.authzid !== '' && auth.authzid !== auth.authcid))) {
-    deps.logger.warn({ ...log, authzid: auth.authzid }, 'authentication failed: authorization identity differs from user');
-    throw new SmtpError('SMARTHOST_E_AUTHZID', Replies.authzidRefused);
-  }
-  const user = await deps.users.authenticate(name, auth.password ?? '');
-  if (!user) {
-    deps.logger.warn(log, `authentication failed for user=${name} client=${session.remoteAddress}`);
-    throw new SmtpError('SMARTHOST_E_AUTH_FAILED', Replies.authFailed);
-  }
-  deps.logger.info(log, 'authenticated');
-  return user;
-}
+const AUTH_FAILURE_REASONS: Partial<Record<string, string>> = {
+  SMARTHOST_E_AUTHZID: 'authzid',
+  SMARTHOST_E_AUTH_BLOCKED: 'blocked',
+};
 
-function mailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: Done): void {
+function mailFrom(deps: GuardedDeps, address: SMTPServerAddress, session: SMTPServerSession, callback: Done): void {
   const user = sessionUser(session);
   if (!user) return callback(new SmtpError('SMARTHOST_E_AUTH_REQUIRED', Replies.authRequired));
   if (address.address === '') return callback(new SmtpError('SMARTHOST_E_SENDER_NOT_OWNED', Replies.nullSenderRefused(user.name)));
   if (!isSenderAllowed(user.allowed, address.address)) {
     return callback(new SmtpError('SMARTHOST_E_SENDER_NOT_OWNED', Replies.senderNotOwned(address.address, user.name)));
   }
-  callback();
+  callback(quotaError(deps.guards.quotas.check(user.name, 0), user.name));
 }
 
-function rcptTo(address: SMTPServerAddress, callback: Done): void {
-  if (!parseAddress(address.address)) {
+function rcptTo(deps: GuardedDeps, address: SMTPServerAddress, session: SMTPServerSession, callback: Done): void {
+  const parsed = parseAddress(address.address);
+  if (!parsed || isIP(parsed.domain) !== 0) {
     return callback(new SmtpError('SMARTHOST_E_SYNTAX', Replies.badRecipient));
   }
-  callback();
+  const user = sessionUser(session);
+  callback(user && quotaError(deps.guards.quotas.check(user.name, session.envelope.rcptTo.length + 1), user.name));
 }
 
-async function acceptData(deps: SubmissionDeps, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+function quotaError(verdict: QuotaVerdict, user: string): SmtpError | null {
+  if (verdict.ok) return null;
+  const reply = verdict.kind === 'messages' ? Replies.messageRateExceeded(user, verdict.perHour) : Replies.recipientRateExceeded(user, verdict.perHour);
+  return new SmtpError('SMARTHOST_E_RATE_LIMIT', reply);
+}
+
+async function acceptData(deps: GuardedDeps, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
   const raw = await readData(stream);
   const user = sessionUser(session);
   const mailFrom = session.envelope.mailFrom;
@@ -129,21 +134,41 @@ async function acceptData(deps: SubmissionDeps, stream: SMTPServerDataStream, se
   const from = checkHeaderFrom(fields, user.allowed);
   if (!from.ok) throw new SmtpError('SMARTHOST_E_HEADER_FROM', Replies.headerFromNotOwned(from.reason));
 
+  const recipients = [...new Set(session.envelope.rcptTo.map((r) => canonicalAddress(r.address)))];
+  const quota = quotaError(deps.guards.quotas.take(user.name, recipients.length), user.name);
+  if (quota) throw quota;
+  try {
+    return await spool(deps, session, { user, sender: mailFrom.address, signAs: from.address ?? mailFrom.address, recipients, message: { header, body, fields } });
+  } catch (err) {
+    deps.guards.quotas.refund(user.name, recipients.length);
+    throw err;
+  }
+}
+
+interface Accepted {
+  readonly user: User;
+  readonly sender: string;
+  readonly signAs: string;
+  readonly recipients: readonly string[];
+  readonly message: ParsedMessage;
+}
+
+/** Add the trace headers, sign, write to the spool; the queue ID once the message is on disk. */
+async function spool(deps: GuardedDeps, session: SMTPServerSession, t: Accepted): Promise<string> {
   const queueId = deps.ids.next();
   const now = deps.clock.now();
-  const recipients = [...new Set(session.envelope.rcptTo.map((r) => canonicalAddress(r.address)))];
   const tls = session.tlsOptions ? { version: session.tlsOptions.version, cipher: session.tlsOptions.name } : null;
-  const composed = addSubmissionHeaders(
-    { header, body, fields },
-    { queueId, hostname: deps.config.hostname, helo: session.hostNameAppearsAs, clientAddress: session.remoteAddress, tls, user: user.name, sender: mailFrom.address, recipients, date: new Date(now) },
-  );
-  const message = deps.sign ? await deps.sign(composed, from.address ?? mailFrom.address, queueId) : composed;
+  const composed = addSubmissionHeaders(t.message, {
+    queueId, hostname: deps.config.hostname, helo: session.hostNameAppearsAs, clientAddress: session.remoteAddress, tls,
+    user: t.user.name, sender: t.sender, recipients: t.recipients, date: new Date(now),
+  });
+  const message = deps.sign ? await deps.sign(composed, t.signAs, queueId) : composed;
   await deps.enqueuer.enqueue({
-    id: queueId, sender: mailFrom.address, username: user.name, clientAddress: session.remoteAddress,
-    recipients, body: message, createdAt: now, kind: 'message', smtputf8: session.envelope.smtpUtf8 === true,
+    id: queueId, sender: t.sender, username: t.user.name, clientAddress: session.remoteAddress,
+    recipients: t.recipients, body: message, createdAt: now, kind: 'message', smtputf8: session.envelope.smtpUtf8 === true,
   });
   deps.logger.info(
-    { queueId, user: user.name, from: mailFrom.address, rcpts: recipients.length, size: message.length, client: session.remoteAddress, tls: tls?.version ?? 'none' },
+    { queueId, user: t.user.name, from: t.sender, rcpts: t.recipients.length, size: message.length, client: session.remoteAddress, tls: tls?.version ?? 'none' },
     'accepted',
   );
   return queueId;

@@ -14,6 +14,8 @@ export interface ConnectOptions {
   readonly host?: string;
   readonly implicitTls?: boolean;
   readonly tlsOptions?: tls.ConnectionOptions;
+  /** Local address to connect from (127.0.0.2, 127.0.0.3 … are distinct clients). */
+  readonly localAddress?: string;
 }
 
 export class SmtpClient {
@@ -28,12 +30,12 @@ export class SmtpClient {
 
   static async connect(port: number, options: ConnectOptions = {}): Promise<SmtpClient> {
     const host = options.host ?? '127.0.0.1';
-    const socket = options.implicitTls
-      ? tls.connect({ host, port, rejectUnauthorized: false, ...options.tlsOptions })
-      : net.connect({ host, port });
+    const raw = net.connect({ host, port, localAddress: options.localAddress });
+    const socket = options.implicitTls ? tls.connect({ socket: raw, rejectUnauthorized: false, ...options.tlsOptions }) : raw;
     await new Promise<void>((resolve, reject) => {
       socket.once(options.implicitTls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
+      socket.once('close', () => reject(new Error('connection closed while connecting')));
     });
     const client = new SmtpClient(socket);
     client.greeting = await client.read();
@@ -102,6 +104,18 @@ export class SmtpClient {
     this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
   }
 
+  /** Write raw bytes and wait until the socket takes more (for large bodies). */
+  async writeDrained(data: Buffer): Promise<void> {
+    if (this.socket.write(data) || this.ended) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done).off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done).on('close', done);
+    });
+  }
+
   /** Send one command line and read its reply. */
   async send(line: string, timeoutMs?: number): Promise<SmtpReply> {
     this.write(`${line}\r\n`);
@@ -165,8 +179,8 @@ export class SmtpClient {
 }
 
 /** Connect, EHLO, STARTTLS (port 587 style), EHLO again, AUTH PLAIN. */
-export async function authenticatedClient(port: number, user: string, password: string, implicitTls = false): Promise<SmtpClient> {
-  const client = await SmtpClient.connect(port, { implicitTls });
+export async function authenticatedClient(port: number, user: string, password: string, implicitTls = false, localAddress?: string): Promise<SmtpClient> {
+  const client = await SmtpClient.connect(port, { implicitTls, localAddress });
   await client.ehlo();
   if (!implicitTls) {
     await client.starttls();

@@ -31,6 +31,41 @@ describe('checkHeaderFrom', () => {
     assert.deepEqual(check('From: "ceo@bank.com" <x@example.com>'), { ok: true, address: 'x@example.com' });
     assert.deepEqual(check('From: root@example.com (Cron Daemon)'), { ok: true, address: 'root@example.com' });
   });
+  test('plain display names and comments of every usual kind are accepted', () => {
+    for (const header of [
+      'From: Cron Daemon <root@example.com>',
+      'From: "Doe, John" <j@example.com>',
+      'From: Jörg Müller <j@example.com>',
+      'From: =?utf-8?Q?J=C3=B6rg?= <j@example.com>',
+      'From: <x@example.com>',
+      'From: "Team" <x@example.com> (comment)',
+      'From: x@example.com (ceo@bank.com)',
+      'From:\r\n\t"Folded" <x@example.com>',
+    ]) {
+      assert.equal(check(header).ok, true, header);
+    }
+  });
+  test('tricks that make some program show or use another address are refused', () => {
+    const tricks: Record<string, string> = {
+      'an unquoted address as display name': 'From: ceo@bank.com <x@example.com>',
+      'text after the address': 'From: <x@example.com> ceo@bank.com',
+      'a second angle address': 'From: "a" <x@example.com> <ceo@bank.com>',
+      'a source route': 'From: <@bank.com:x@example.com>',
+      'a NUL that cuts the display': 'From: ceo@bank.com\u0000<x@example.com>',
+      'a right-to-left override': 'From: moc.knab@oec \u202e <x@example.com>',
+      'an unterminated angle address': 'From: Boss <x@example.com',
+      'a stray bracket': 'From: <x@example.com>>',
+      'an unterminated quote': 'From: "x@example.com',
+      'an encoded-word display name hiding an address': 'From: =?utf-8?B?Y2VvQGJhbmsuY29t?= <x@example.com>',
+      'an encoded-word display name hiding a NUL': 'From: =?utf-8?Q?ceo=40bank.com=00?= <x@example.com>',
+      'Mailsploit: encoded-words in the local part': 'From: =?utf-8?b?cG90dXNAd2hpdGVob3VzZS5nb3Y=?==?utf-8?Q?=00?=@example.com',
+      'a quoted local part holding an address': 'From: "ceo@bank.com"@example.com',
+      'two bare addresses': 'From: x@example.com ceo@bank.com',
+      'a group hiding a foreign address': 'From: undisclosed: ceo@bank.com;',
+      'an empty group': 'From: undisclosed:;',
+    };
+    for (const [what, header] of Object.entries(tricks)) assert.equal(check(header).ok, false, what);
+  });
   test('a missing From: is accepted (the envelope sender is added)', () => {
     assert.deepEqual(check('Subject: x'), { ok: true, address: null });
   });

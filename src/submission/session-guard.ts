@@ -1,0 +1,86 @@
+// Deadlines that keep a slow or idle client from holding a session forever, on top of smtp-server's
+// idle timeout (limits.socketTimeout, which any byte resets, so a client dripping one byte at a time
+// would never meet it). As with Postfix's smtpd_per_request_deadline and smtpd_min_data_rate:
+//  - a command line must be complete within limits.commandTimeout seconds of the reply before it;
+//  - the message must be complete within limits.dataTimeout seconds of the 354 reply, plus one
+//    second for every limits.minDataRate bytes received so far (0: no extension);
+//  - more than limits.junkCommandLimit NOOP/RSET/VRFY/HELP/ETRN commands since the last DATA end
+//    the session.
+// Past a deadline the client gets 421 4.4.2 and is disconnected. Time the server spends deciding
+// (a handler that has not answered yet) never counts against the client. One timer per session.
+import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { Replies } from '../smtp/replies.js';
+import { replyText, type Reply } from '../smtp/reply.js';
+
+export interface SessionGuardSettings {
+  readonly commandTimeoutMs: number;
+  readonly dataTimeoutMs: number;
+  /** Bytes per second that extend the DATA deadline; 0 for none. */
+  readonly minDataRate: number;
+  readonly junkCommandLimit: number;
+}
+
+export type GuardEvent = 'command_timeout' | 'data_timeout' | 'junk_commands';
+
+const JUNK = new Set(['NOOP', 'RSET', 'VRFY', 'HELP', 'ETRN', 'EXPN']);
+
+export function guardSession(connection: SMTPConnection, settings: SessionGuardSettings, onEvent: (event: GuardEvent) => void): void {
+  let timer: NodeJS.Timeout | undefined;
+  let dataStart = 0;
+  let junk = 0;
+  let transactions = 0;
+
+  const end = (event: GuardEvent, reply: Reply): void => {
+    clearTimeout(timer);
+    if (connection._closing || connection._closed) return;
+    onEvent(event);
+    connection.send(reply.code, replyText(reply), false);
+  };
+  /** The server still owes the client a reply: the client is waiting, not slow. */
+  const serverBusy = (): boolean =>
+    connection._handlerPending || (Boolean(connection._dataStream) && connection._parser !== false && !connection._parser._dataMode);
+  const inData = (): boolean => connection._parser !== false && connection._parser._dataMode;
+
+  const arm = (ms: number): void => {
+    clearTimeout(timer);
+    timer = setTimeout(fire, Math.max(ms, 1));
+    timer.unref();
+  };
+  const fire = (): void => {
+    if (serverBusy()) return arm(settings.commandTimeoutMs);
+    if (!inData()) return end('command_timeout', Replies.timeout);
+    const bytes = connection._parser === false ? 0 : connection._parser.dataBytes;
+    const allowed = settings.dataTimeoutMs + (settings.minDataRate > 0 ? (bytes * 1000) / settings.minDataRate : 0);
+    const left = dataStart + allowed - Date.now();
+    if (left > 0) return arm(left);
+    end('data_timeout', Replies.timeout);
+  };
+  /** The server is ready for the client's next request (a command line, or the message). */
+  const awaitClient = (): void => {
+    if (inData()) {
+      dataStart = Date.now();
+      if (connection._dataStream) connection._dataStream.once('end', () => arm(settings.commandTimeoutMs));
+      return arm(settings.dataTimeoutMs);
+    }
+    arm(settings.commandTimeoutMs);
+  };
+
+  const onCommand = connection._onCommand.bind(connection);
+  connection._onCommand = (command, callback) => {
+    clearTimeout(timer);
+    if (connection._transactionCounter !== transactions) {
+      transactions = connection._transactionCounter;
+      junk = 0;
+    }
+    const name = command.subarray(0, 5).toString('latin1').trim().toUpperCase();
+    if (!connection._nextHandler && JUNK.has(name) && ++junk > settings.junkCommandLimit) {
+      return end('junk_commands', Replies.tooManyJunkCommands);
+    }
+    onCommand(command, () => {
+      awaitClient();
+      callback?.();
+    });
+  };
+  connection._socket.once('close', () => clearTimeout(timer));
+  awaitClient();
+}
