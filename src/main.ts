@@ -49,7 +49,8 @@ async function startPipeline(config: Config, configPath: string, db: SpoolDataba
   const ids = new QueueIdGenerator();
   const dkim = new DkimSigner(config.dkim, { clock: systemClock, logger }); // dkim.reload(config.dkim) re-reads keys
   const metrics = new Metrics();
-  const delivery = createDelivery({ config, db, enqueuer, ids, clock: systemClock, logger, signer: dkim.signIfKeyExists, metrics });
+  const bookkeeping = openSpool(config.spool.path, { busyTimeout: config.spool.busyTimeout, synchronous: 'NORMAL' });
+  const delivery = createDelivery({ config, db: bookkeeping, enqueuer, ids, clock: systemClock, logger, signer: dkim.signIfKeyExists, metrics });
   const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign });
   delivery.start();
   const operations = await startOperations({ config, configPath, db, clock: systemClock, logger, metrics, dkim, listeners });
@@ -64,6 +65,7 @@ async function startPipeline(config: Config, configPath: string, db: SpoolDataba
       .then(() => delivery.stop(DELIVERY_GRACE_MS))
       .then(() => operations.stop())
       .then(() => {
+        bookkeeping.close();
         db.close();
         logger.info('stopped');
         process.exit(0);

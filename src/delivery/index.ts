@@ -27,6 +27,7 @@ export const DELIVERY_LEASE_MS = 3_600_000;
 
 export interface DeliveryDeps {
   readonly config: Config;
+  /** The worker's own connection to the spool; synchronous=NORMAL is enough (see spool/database.ts). */
   readonly db: SpoolDatabase;
   /** Must have been created with `{ leaseMs: DELIVERY_LEASE_MS }`. */
   readonly enqueuer: Enqueuer;
@@ -45,7 +46,7 @@ export function createDelivery(deps: DeliveryDeps): DeliveryWorker {
   const { config, logger } = deps;
   const d = config.delivery;
   const store = new DeliveryStore(deps.db, { leaseMs: DELIVERY_LEASE_MS, keepDeliveredMs: config.spool.keepDelivered * 1000 });
-  const returned = store.returnLeases();
+  const returned = store.returnLeases(deps.clock.now());
   if (returned > 0) logger.info({ recipients: returned }, 'returned the delivery claims of a previous run');
   const resolver = deps.resolver ?? createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
   const destinations = new DestinationResolver(resolver, { port: d.port, routes: d.routes, allowPrivateDestinations: d.allowPrivateDestinations }, deps.random);

@@ -123,7 +123,7 @@ export class DeliveryWorker {
     if (!finished) this.deps.logger.warn({ running: this.queue.running }, 'abandoning delivery attempts still running at shutdown');
     this.deps.closeConnections();
     try {
-      this.deps.store.returnLeases();
+      this.deps.store.returnLeases(this.deps.clock.now());
     } catch (err) {
       this.deps.logger.error({ err }, 'cannot return delivery leases; they are returned at the next start');
     }
@@ -166,7 +166,7 @@ export class DeliveryWorker {
   /** Hand-off overflow: return the leases so the recipients are claimed from the spool later. */
   private giveBack(keys: ReadonlyArray<{ readonly messageId: string; readonly address: string }>): void {
     try {
-      this.deps.store.release(keys);
+      this.deps.store.release(keys, this.deps.clock.now());
     } catch (err) {
       this.deps.logger.error({ err, queueId: keys[0]?.messageId }, 'cannot return delivery leases; the message waits for its lease to run out');
     }
@@ -186,7 +186,7 @@ export class DeliveryWorker {
       const first = list[0];
       if (first) this.enqueueJobs(jobsFor({ id: first.messageId, sender: first.sender, createdAt: first.createdAt }, list));
     }
-    this.dueAt = rows.length >= limit ? now : this.deps.store.nextDue(now);
+    this.dueAt = rows.length >= limit ? now : this.deps.store.nextDue();
   }
 
   private arm(now: number): void {

@@ -1,11 +1,14 @@
 // The delivery worker's view of the spool: claiming due recipients under a lease, recording attempt
 // outcomes, and finishing messages.
 //
-// A claim is one short transaction: pick up to `limit` recipients that are queued or deferred, due,
-// and not leased (an expired lease counts as none), oldest due first (the recipients_due index), and
-// set lease_until on them. Recorded outcomes clear the lease. The daemon is the only delivery process
-// on its spool, so at start every lease is returned (returnLeases): whatever a killed process held is
-// due again at once, and delivery is at-least-once.
+// A claim is one short transaction: pick up to `limit` recipients that are queued or deferred and
+// due, oldest due first, and lease them: lease_until and next_attempt_at both move to the end of the
+// lease. A leased recipient is therefore simply not due, and finding due work is a range scan of the
+// recipients_due index that never walks past the recipients in flight, however many wait (an expired
+// lease makes its recipient due again by itself). Recorded outcomes clear the lease and set the real
+// next attempt. The daemon is the only delivery process on its spool, so at start every lease is
+// returned (returnLeases): whatever a killed process held is due again at once, and delivery is
+// at-least-once.
 // Recording writes a batch of outcomes in one transaction: the recipient's new state, next attempt,
 // last reply and MX, and one `attempts` row each. A message none of whose recipients is queued,
 // deferred or held any more is done: done_at is set, and its body is deleted at once or, with
@@ -72,14 +75,11 @@ export class DeliveryStore {
                 m.sender, m.created_at AS createdAt
            FROM recipients r JOIN messages m ON m.id = r.message_id
           WHERE r.state IN ('queued', 'deferred') AND r.next_attempt_at <= @now
-            AND (r.lease_until IS NULL OR r.lease_until <= @now)
           ORDER BY r.next_attempt_at LIMIT @limit`,
       ),
-      lease: db.prepare('UPDATE recipients SET lease_until = ? WHERE rowid = ?'),
+      lease: db.prepare('UPDATE recipients SET lease_until = @until, next_attempt_at = @until WHERE rowid = @rid'),
       nextDue: db.prepare(
-        `SELECT next_attempt_at AS at FROM recipients
-          WHERE state IN ('queued', 'deferred') AND (lease_until IS NULL OR lease_until <= ?)
-          ORDER BY next_attempt_at LIMIT 1`,
+        `SELECT next_attempt_at AS at FROM recipients WHERE state IN ('queued', 'deferred') ORDER BY next_attempt_at LIMIT 1`,
       ),
       update: db.prepare(
         `UPDATE recipients SET state = CASE WHEN @state = 'deferred' AND state IN ('held', 'bounced') THEN state ELSE @state END,
@@ -98,16 +98,20 @@ export class DeliveryStore {
         'DELETE FROM bodies WHERE message_id IN (SELECT id FROM messages WHERE done_at > ? AND done_at <= ?)',
       ),
       body: db.prepare('SELECT data FROM bodies WHERE message_id = ?').pluck(),
-      release: db.prepare('UPDATE recipients SET lease_until = NULL WHERE message_id = ? AND address = ?'),
+      release: db.prepare(
+        `UPDATE recipients SET lease_until = NULL, next_attempt_at = @now
+          WHERE message_id = @messageId AND address = @address AND lease_until IS NOT NULL`,
+      ),
       returnAll: db.prepare(
-        `UPDATE recipients SET lease_until = NULL WHERE state IN ('queued', 'deferred', 'held') AND lease_until IS NOT NULL`,
+        `UPDATE recipients SET lease_until = NULL, next_attempt_at = min(next_attempt_at, @now)
+          WHERE state IN ('queued', 'deferred', 'held') AND lease_until IS NOT NULL`,
       ),
     };
   }
 
-  /** Return every lease (daemon start and stop). */
-  returnLeases(): number {
-    return this.statements.returnAll.run().changes;
+  /** Return every lease (daemon start and stop): those recipients are due at once. */
+  returnLeases(now = Date.now()): number {
+    return this.statements.returnAll.run({ now }).changes;
   }
 
   /** Lease up to `limit` due recipients until now + leaseMs. */
@@ -117,13 +121,14 @@ export class DeliveryStore {
 
   private claimIn(now: number, limit: number): ClaimedRecipient[] {
     const rows = this.statements.due.all({ now, limit }) as ClaimRow[];
-    for (const row of rows) this.statements.lease.run(now + this.options.leaseMs, row.rid);
+    const until = now + this.options.leaseMs;
+    for (const row of rows) this.statements.lease.run({ until, rid: row.rid });
     return rows.map(({ rid: _rid, ...rest }) => rest);
   }
 
-  /** The earliest next attempt among unleased recipients, or null when nothing waits. */
-  nextDue(now: number): number | null {
-    const row = this.statements.nextDue.get(now) as { at: number } | undefined;
+  /** The earliest next attempt (for a leased recipient: the end of its lease), or null when nothing waits. */
+  nextDue(): number | null {
+    const row = this.statements.nextDue.get() as { at: number } | undefined;
     return row?.at ?? null;
   }
 
@@ -132,9 +137,9 @@ export class DeliveryStore {
   }
 
   /** Give recipients back without an attempt (hand-off overflow, shutdown). */
-  release(keys: ReadonlyArray<{ readonly messageId: string; readonly address: string }>): void {
+  release(keys: ReadonlyArray<{ readonly messageId: string; readonly address: string }>, now = Date.now()): void {
     this.db.transaction(() => {
-      for (const k of keys) this.statements.release.run(k.messageId, k.address);
+      for (const k of keys) this.statements.release.run({ now, messageId: k.messageId, address: k.address });
     })();
   }
 

@@ -4,8 +4,9 @@
 // client sees 250 before its message is on disk. If a batch fails, its messages are retried one by
 // one, so a single bad message never costs the others; a failed message is rolled back completely
 // (message, body and recipients are one transaction) and rejects with the SMTP error to send.
-// With `leaseMs`, recipients are written already claimed by the delivery worker (lease_until set), so
-// the worker can take them from the onCommitted hand-off without a claim query; a crash returns them.
+// With `leaseMs`, recipients are written already claimed by the delivery worker (lease_until, and
+// next_attempt_at with it, set to the end of the lease: see delivery-store.ts), so the worker can take
+// them from the onCommitted hand-off without a claim query; a crash returns them.
 import { domainOf } from '../smtp/address.js';
 import type { SmtpError } from '../smtp/errors.js';
 import type { SpoolDatabase } from './database.js';
@@ -58,7 +59,7 @@ export class Enqueuer {
         insertMessage.run(m.id, m.sender, m.username, m.clientAddress, m.body.length, m.createdAt, m.kind, m.smtputf8 ? 1 : 0);
         insertBody.run(m.id, m.body);
         const lease = leaseMs === undefined ? null : m.createdAt + leaseMs;
-        for (const rcpt of m.recipients) insertRecipient.run(m.id, rcpt, domainOf(rcpt), m.createdAt, lease, m.createdAt);
+        for (const rcpt of m.recipients) insertRecipient.run(m.id, rcpt, domainOf(rcpt), lease ?? m.createdAt, lease, m.createdAt);
       }
     });
   }
