@@ -5,10 +5,11 @@
 // due, oldest due first, and lease them: lease_until and next_attempt_at both move to the end of the
 // lease. A leased recipient is therefore simply not due, and finding due work is a range scan of the
 // recipients_due index that never walks past the recipients in flight, however many wait (an expired
-// lease makes its recipient due again by itself). Recorded outcomes clear the lease and set the real
-// next attempt. The daemon is the only delivery process on its spool, so at start every lease is
-// returned (returnLeases): whatever a killed process held is due again at once, and delivery is
-// at-least-once.
+// lease makes its recipient due again by itself). The queries name that partial index (INDEXED BY):
+// left to itself the planner prefers recipients_state and sorts every waiting recipient. Recorded
+// outcomes clear the lease and set the real next attempt. The daemon is the only delivery process on
+// its spool, so at start every lease is returned (returnLeases): whatever a killed process held is
+// due again at once, and delivery is at-least-once.
 // Recording writes a batch of outcomes in one transaction: the recipient's new state, next attempt,
 // last reply and MX, and one `attempts` row each. A message none of whose recipients is queued,
 // deferred or held any more is done: done_at is set, and its body is deleted at once or, with
@@ -73,13 +74,14 @@ export class DeliveryStore {
       due: db.prepare(
         `SELECT r.rowid AS rid, r.message_id AS messageId, r.address, r.domain, r.attempts,
                 m.sender, m.created_at AS createdAt
-           FROM recipients r JOIN messages m ON m.id = r.message_id
+           FROM recipients r INDEXED BY recipients_due JOIN messages m ON m.id = r.message_id
           WHERE r.state IN ('queued', 'deferred') AND r.next_attempt_at <= @now
           ORDER BY r.next_attempt_at LIMIT @limit`,
       ),
       lease: db.prepare('UPDATE recipients SET lease_until = @until, next_attempt_at = @until WHERE rowid = @rid'),
       nextDue: db.prepare(
-        `SELECT next_attempt_at AS at FROM recipients WHERE state IN ('queued', 'deferred') ORDER BY next_attempt_at LIMIT 1`,
+        `SELECT next_attempt_at AS at FROM recipients INDEXED BY recipients_due
+          WHERE state IN ('queued', 'deferred') ORDER BY next_attempt_at LIMIT 1`,
       ),
       update: db.prepare(
         `UPDATE recipients SET state = CASE WHEN @state = 'deferred' AND state IN ('held', 'bounced') THEN state ELSE @state END,
