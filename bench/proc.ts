@@ -8,7 +8,8 @@ const TICKS_PER_SECOND = 100;
 interface Stat {
   readonly pid: number;
   readonly ppid: number;
-  readonly cpuTicks: number;
+  readonly userTicks: number;
+  readonly systemTicks: number;
   readonly reapedTicks: number;
 }
 
@@ -17,7 +18,7 @@ function readStat(pid: number): Stat | null {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     const num = (i: number): number => Number(fields[i - 3]);
-    return { pid, ppid: num(4), cpuTicks: num(14) + num(15), reapedTicks: num(16) + num(17) };
+    return { pid, ppid: num(4), userTicks: num(14), systemTicks: num(15), reapedTicks: num(16) + num(17) };
   } catch {
     return null;
   }
@@ -30,8 +31,15 @@ function allStats(): Stat[] {
     .filter((s): s is Stat => s !== null);
 }
 
+export interface CpuSeconds {
+  readonly total: number;
+  /** User and system time of the root process alone. */
+  readonly user: number;
+  readonly system: number;
+}
+
 /** CPU seconds used by the tree rooted at `root` (live members plus what they reaped). */
-export function treeCpuSeconds(root: number): number {
+export function treeCpuSeconds(root: number): CpuSeconds {
   const stats = allStats();
   const children = new Map<number, Stat[]>();
   for (const s of stats) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
@@ -40,10 +48,14 @@ export function treeCpuSeconds(root: number): number {
   const queue = rootStat ? [rootStat] : [];
   while (queue.length > 0) {
     const s = queue.pop() as Stat;
-    ticks += s.cpuTicks + s.reapedTicks;
+    ticks += s.userTicks + s.systemTicks + s.reapedTicks;
     queue.push(...(children.get(s.pid) ?? []));
   }
-  return ticks / TICKS_PER_SECOND;
+  return {
+    total: ticks / TICKS_PER_SECOND,
+    user: (rootStat?.userTicks ?? 0) / TICKS_PER_SECOND,
+    system: (rootStat?.systemTicks ?? 0) / TICKS_PER_SECOND,
+  };
 }
 
 /** Peak resident set size of one process, in MiB (VmHWM). */

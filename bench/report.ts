@@ -22,6 +22,8 @@ export interface RunRecord {
   readonly latencyP99: number;
   readonly e2ePerSec: number;
   readonly cpuUsPerMessage: number;
+  readonly cpuUserUsPerMessage: number;
+  readonly cpuSystemUsPerMessage: number;
   readonly peakRssMiB: number | null;
   readonly node: string;
   readonly commit: string;

@@ -31,6 +31,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: join(ROOT, 'bench', 'results', 'results.jsonl') },
     smoke: { type: 'boolean', default: false },
     profile: { type: 'string' },
+    'log-level': { type: 'string', default: 'info' },
   },
 });
 
@@ -62,7 +63,7 @@ const pct = (sorted: readonly number[], p: number): number => sorted[Math.min(so
 async function startTarget(name: 'smarthost' | 'postfix', spoolPath?: string): Promise<Target> {
   const sink = `${SINK.host}:${SINK.port}`;
   return name === 'smarthost'
-    ? startSmarthost({ port: PORTS.smarthost, sink, dkim: params.dkim, ...(spoolPath ? { spoolPath } : {}), ...(args.profile ? { profileDir: args.profile } : {}) })
+    ? startSmarthost({ port: PORTS.smarthost, sink, dkim: params.dkim, ...(spoolPath ? { spoolPath } : {}), ...(args.profile ? { profileDir: args.profile } : {}), logLevel: args['log-level'] })
     : startPostfix({ port: PORTS.postfix, plainPort: PORTS.postfixPlain, sinkHost: SINK.host, sinkPort: SINK.port });
 }
 
@@ -93,7 +94,9 @@ async function runOnce(name: 'smarthost' | 'postfix', repeat: number): Promise<R
       acceptedPerSec: load.accepted / acceptSeconds,
       latencyP50: pct(load.latencies, 50), latencyP95: pct(load.latencies, 95), latencyP99: pct(load.latencies, 99),
       e2ePerSec: delivered >= load.accepted && load.accepted > 0 ? delivered / e2eSeconds : 0,
-      cpuUsPerMessage: ((cpu1 - cpu0) * 1e6) / Math.max(1, load.accepted),
+      cpuUsPerMessage: ((cpu1.total - cpu0.total) * 1e6) / Math.max(1, load.accepted),
+      cpuUserUsPerMessage: ((cpu1.user - cpu0.user) * 1e6) / Math.max(1, load.accepted),
+      cpuSystemUsPerMessage: ((cpu1.system - cpu0.system) * 1e6) / Math.max(1, load.accepted),
       peakRssMiB: name === 'smarthost' ? peakRssMiB(target.pid) : null,
       node: process.version, commit: gitCommit(),
     };
@@ -121,7 +124,7 @@ for (let repeat = 1; repeat <= params.repeats; repeat++) {
     const record = await runOnce(name, repeat);
     records.push(record);
     appendFileSync(args.out, `${JSON.stringify(record)}\n`);
-    process.stderr.write(`run ${repeat}/${params.repeats} ${name}: ${record.accepted} accepted, ${record.acceptedPerSec.toFixed(0)}/s, e2e ${record.e2ePerSec.toFixed(0)}/s, ${record.cpuUsPerMessage.toFixed(0)} µs CPU/msg\n`);
+    process.stderr.write(`run ${repeat}/${params.repeats} ${name}: ${record.accepted} accepted, ${record.acceptedPerSec.toFixed(0)}/s, e2e ${record.e2ePerSec.toFixed(0)}/s, ${record.cpuUsPerMessage.toFixed(0)} µs CPU/msg (user ${record.cpuUserUsPerMessage.toFixed(0)}, system ${record.cpuSystemUsPerMessage.toFixed(0)})\n`);
   }
 }
 printTable(records, params);

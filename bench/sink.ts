@@ -3,6 +3,7 @@
 // module polls, recording when each count was reached.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
@@ -27,6 +28,9 @@ export class Sink {
    * would block, and stall every session with it.
    */
   static async start(host: string, port: number): Promise<Sink> {
+    // smtp-sink binds with SO_REUSEPORT: a sink left over from an earlier run would share the port
+    // and silently take part of the traffic.
+    if (await isListening(host, port)) throw new Error(`${host}:${port} is already in use (a sink left over from an earlier run?)`);
     const useSink = existsSync(SMTP_SINK);
     const dir = mkdtempSync(join(tmpdir(), 'bench-sink-'));
     const counterFile = join(dir, 'counters');
@@ -81,17 +85,19 @@ export class Sink {
   }
 }
 
-async function waitForPort(host: string, port: number): Promise<void> {
-  const { connect } = await import('node:net');
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host, port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
+function isListening(host: string, port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = connect({ host, port }, () => {
+      socket.destroy();
+      resolve(true);
     });
-    if (ok) return;
+    socket.on('error', () => resolve(false));
+  });
+}
+
+async function waitForPort(host: string, port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await isListening(host, port)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`sink did not listen on ${host}:${port}`);

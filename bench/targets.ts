@@ -4,6 +4,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { selfSignedCertificate } from '../src/tls/self-signed.js';
@@ -60,7 +61,8 @@ export async function startSmarthost(o: SmarthostOptions): Promise<Target> {
   }
   const nodeArgs = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
   const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'smarthost.js'), 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await waitForLine(child, /"msg":"ready"/);
+  child.stdout?.resume();
+  await waitForGreeting(child, o.port);
   return {
     name: 'smarthost', port: o.port, pid: child.pid ?? 0, dir, user: USER.name, password: USER.password,
     stop: async () => {
@@ -78,20 +80,24 @@ function writeDkimKey(dir: string, algorithm: 'ed25519' | 'rsa'): string {
   return path;
 }
 
-function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 20_000): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`not ready: ${seen.slice(-500)}`)), timeoutMs);
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      if (seen !== null && pattern.test((seen += chunk))) {
-        clearTimeout(timer);
-        seen = '';
-        resolvePromise();
-      }
-      if (seen.length > 100_000) seen = seen.slice(-10_000);
+/** Wait until the daemon answers with a 220 greeting on its port (whatever its log level). */
+async function waitForGreeting(child: ChildProcess, port: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`smarthost exited with ${child.exitCode}`);
+    const greeted = await new Promise<boolean>((resolvePromise) => {
+      const socket = connect({ host: '127.0.0.1', port }, () => undefined);
+      socket.once('data', (chunk) => {
+        socket.destroy();
+        resolvePromise(chunk.toString().startsWith('220'));
+      });
+      socket.once('error', () => resolvePromise(false));
     });
-    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${seen.slice(-500)}`)));
-  });
+    if (greeted) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`smarthost did not greet on port ${port} within ${timeoutMs} ms`);
 }
 
 export function ensurePostfix(): void {
