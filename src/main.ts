@@ -16,6 +16,7 @@ import { createLogger, type Logger } from './platform/logger.js';
 import { Metrics } from './platform/metrics.js';
 import { VERSION } from './platform/version.js';
 import { openSpool, type SpoolDatabase } from './spool/database.js';
+import { deferAutomaticCheckpoints, startCheckpointer } from './spool/checkpointer.js';
 import { Enqueuer } from './spool/enqueue.js';
 import { QueueIdGenerator } from './spool/queue-id.js';
 import { startSubmission, stopSubmission } from './submission/listeners.js';
@@ -50,6 +51,11 @@ async function startPipeline(config: Config, configPath: string, db: SpoolDataba
   const dkim = new DkimSigner(config.dkim, { clock: systemClock, logger }); // dkim.reload(config.dkim) re-reads keys
   const metrics = new Metrics();
   const bookkeeping = openSpool(config.spool.path, { busyTimeout: config.spool.busyTimeout, synchronous: 'NORMAL' });
+  for (const connection of [db, bookkeeping]) deferAutomaticCheckpoints(connection);
+  const checkpointer = startCheckpointer({
+    path: config.spool.path, busyTimeout: config.spool.busyTimeout,
+    onError: (err) => logger.error({ err }, 'the WAL checkpoint thread failed; checkpoints fall back to the committing connections'),
+  });
   const delivery = createDelivery({ config, db: bookkeeping, enqueuer, ids, clock: systemClock, logger, signer: dkim.signIfKeyExists, metrics });
   const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign });
   delivery.start();
@@ -64,6 +70,7 @@ async function startPipeline(config: Config, configPath: string, db: SpoolDataba
     void stopSubmission(listeners, SHUTDOWN_GRACE_MS)
       .then(() => delivery.stop(DELIVERY_GRACE_MS))
       .then(() => operations.stop())
+      .then(() => checkpointer.stop())
       .then(() => {
         bookkeeping.close();
         db.close();
