@@ -86,6 +86,7 @@ async function runOnce(name: 'smarthost' | 'postfix', repeat: number): Promise<R
     });
     const delivered = await sink.waitFor(load.accepted, params.timeLimitMs);
     const cpu1 = treeCpuSeconds(target.pid);
+    const runtime = name === 'smarthost' ? await scrapeRuntime(target.port + 100) : null;
     const acceptSeconds = (load.finishedAt - load.startedAt) / 1000;
     const e2eSeconds = (sink.lastAt - load.startedAt) / 1000;
     return {
@@ -98,12 +99,30 @@ async function runOnce(name: 'smarthost' | 'postfix', repeat: number): Promise<R
       cpuUserUsPerMessage: ((cpu1.user - cpu0.user) * 1e6) / Math.max(1, load.accepted),
       cpuSystemUsPerMessage: ((cpu1.system - cpu0.system) * 1e6) / Math.max(1, load.accepted),
       peakRssMiB: name === 'smarthost' ? peakRssMiB(target.pid) : null,
+      ...(runtime ? { runtime } : {}),
       node: process.version, commit: gitCommit(),
     };
   } finally {
     await target.stop();
     await sink.stop();
     if (backlogDir) rmSync(backlogDir, { recursive: true, force: true });
+  }
+}
+
+/** Event-loop delay and GC pauses of the daemon, from its own metrics endpoint. */
+async function scrapeRuntime(port: number): Promise<Record<string, number>> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const value = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const gc = (kind: string, what: 'sum' | 'count'): number => Number(new RegExp(`^smarthost_nodejs_gc_duration_seconds_${what}\\{kind="${kind}"\\} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
+    return {
+      eventLoopDelayP99Ms: value('smarthost_nodejs_eventloop_lag_p99_seconds') * 1000,
+      eventLoopDelayMaxMs: value('smarthost_nodejs_eventloop_lag_max_seconds') * 1000,
+      gcMajorMs: gc('major', 'sum') * 1000, gcMajorCount: gc('major', 'count'),
+      gcMinorMs: gc('minor', 'sum') * 1000, gcMinorCount: gc('minor', 'count'),
+    };
+  } catch {
+    return {};
   }
 }
 

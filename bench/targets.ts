@@ -49,7 +49,7 @@ export async function startSmarthost(o: SmarthostOptions): Promise<Target> {
     delivery: { routes: { '*': o.sink } },
     limits: { perUser: { messagesPerHour: 0, recipientsPerHour: 0 } },
     dkim: { keyDir: dir, keys },
-    metrics: { listen: false },
+    metrics: { listen: `127.0.0.1:${o.port + 100}` },
     log: { level: o.logLevel ?? 'info' },
   };
   const configPath = join(dir, 'smarthost.yaml');
