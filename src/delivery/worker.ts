@@ -1,9 +1,10 @@
 // The delivery worker: keeps the ready queue full, starts jobs within the concurrency limits and hands
 // their outcomes to the recorder. It never polls the spool in a loop:
 //  - A freshly committed message arrives through the Enqueuer's hand-off (offer) with its recipients
-//    already leased to this worker, and is attempted at once with the body still in memory. When the
-//    ready queue is full (READY_RECIPIENTS, READY_BYTES) the message's leases are given back instead,
-//    and it is claimed from the spool later, like a retry.
+//    already leased to this worker, and is attempted at once with the body still in memory. Past
+//    READY_BYTES of bodies waiting, a message waits without its body (read from the spool when its
+//    turn comes); past READY_RECIPIENTS waiting, its leases are given back and it is claimed from the
+//    spool later, like a retry. A burst of submissions thus costs no extra spool writes.
 //  - Retries and restarts come from the spool: claimDue() leases a bounded batch (CLAIM_BATCH) when
 //    something is due. Then the worker asks for the next due time and sleeps until then (a timer, at
 //    most SAFETY_WAKE_MS, which also catches anything unforeseen).
@@ -28,7 +29,7 @@ import { OutcomeRecorder } from './recorder.js';
 import { outcomeForAll, settle, type Deliver, type Outcome } from './types.js';
 
 const CLAIM_BATCH = 200;
-const READY_RECIPIENTS = 2000;
+const READY_RECIPIENTS = 20_000;
 const READY_BYTES = 64 * 1024 * 1024;
 const SAFETY_WAKE_MS = 60_000;
 const WATCH_MS = 1000;
@@ -92,15 +93,16 @@ export class DeliveryWorker {
   offer(messages: readonly NewMessage[]): void {
     for (const m of messages) {
       if (this.stopping) return;
-      const fits = this.queue.waitingRecipients + m.recipients.length <= READY_RECIPIENTS && this.queue.waitingBytes + m.body.length <= READY_BYTES;
       const keys = m.recipients.map((address) => ({ messageId: m.id, address }));
-      if (!fits) {
+      if (this.queue.waitingRecipients + m.recipients.length > READY_RECIPIENTS) {
         this.giveBack(keys);
         this.dueAt = Math.min(this.dueAt ?? m.createdAt, m.createdAt);
         continue;
       }
+      const keepBody = this.queue.waitingBytes + m.body.length <= READY_BYTES;
+      const message = { id: m.id, sender: m.sender, createdAt: m.createdAt, ...(keepBody ? { body: m.body } : {}) };
       const recipients = m.recipients.map((address) => ({ address, domain: domainOf(address), attempts: 0 }));
-      this.enqueueJobs(jobsFor({ id: m.id, sender: m.sender, createdAt: m.createdAt, body: m.body }, recipients));
+      this.enqueueJobs(jobsFor(message, recipients));
     }
     this.schedulePump();
   }
