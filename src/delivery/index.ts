@@ -1,21 +1,19 @@
 // Assembling the delivery stage from the configuration: the spool store (returning the leases of a
-// previous run first), the resolver, destinations, connection pool, SMTP deliverer, bouncer and the
-// worker, subscribed to the Enqueuer's hand-off. The caller starts the worker once submission runs
-// and stops it before closing the spool.
+// previous run first), the SMTP side (resolver, destinations, connection pool, deliverer), the
+// bouncer and the worker, subscribed to the Enqueuer's hand-off. The caller starts the worker once
+// submission runs and stops it before closing the spool.
 import { Bouncer } from '../bounce/bouncer.js';
 import type { Config } from '../config/schema.js';
 import type { MessageSigner } from '../dkim/types.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
-import { createResolver, type Resolver } from '../platform/resolver.js';
+import type { Resolver } from '../platform/resolver.js';
 import type { SpoolDatabase } from '../spool/database.js';
 import { DeliveryStore } from '../spool/delivery-store.js';
 import type { Enqueuer } from '../spool/enqueue.js';
 import type { QueueIdGenerator } from '../spool/queue-id.js';
-import { ConnectionPool } from './connection-pool.js';
-import { SmtpDeliverer } from './deliver.js';
-import { DestinationResolver } from './destinations.js';
+import { buildSmtpSide } from './smtp-side.js';
 import type { TlsInfo } from './types.js';
 import { DeliveryWorker } from './worker.js';
 
@@ -48,16 +46,11 @@ export function createDelivery(deps: DeliveryDeps): DeliveryWorker {
   const store = new DeliveryStore(deps.db, { leaseMs: DELIVERY_LEASE_MS, keepDeliveredMs: config.spool.keepDelivered * 1000 });
   const returned = store.returnLeases(deps.clock.now());
   if (returned > 0) logger.info({ recipients: returned }, 'returned the delivery claims of a previous run');
-  const resolver = deps.resolver ?? createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
-  const destinations = new DestinationResolver(resolver, { port: d.port, routes: d.routes, allowPrivateDestinations: d.allowPrivateDestinations }, deps.random);
-  const t = d.timeouts;
-  const timeouts = { connect: t.connect * 1000, greeting: t.greeting * 1000, command: t.command * 1000, data: t.data * 1000 };
   const opened = (tls: TlsInfo | null): void => deps.metrics?.outboundTls.inc({ tls: tls === null ? 'none' : tls.verified ? 'verified' : 'tls' });
-  const pool = new ConnectionPool({ hostname: config.hostname, timeouts, maxOpen: d.concurrency, opened });
-  const deliverer = new SmtpDeliverer(destinations, pool);
+  const smtp = buildSmtpSide(config, { resolver: deps.resolver, random: deps.random, opened });
   const bouncer = new Bouncer({ enqueuer: deps.enqueuer, ids: deps.ids, clock: deps.clock, hostname: config.hostname }, deps.signer);
   const worker = new DeliveryWorker(
-    { store, deliver: deliverer.deliver, bouncer, clock: deps.clock, logger, closeConnections: () => pool.closeAll(), random: deps.random, metrics: deps.metrics },
+    { store, deliver: smtp.deliver, bouncer, clock: deps.clock, logger, closeConnections: () => smtp.closeAll(), random: deps.random, metrics: deps.metrics },
     { concurrency: d.concurrency, perDomainConcurrency: d.perDomainConcurrency, retry: d.retry },
   );
   deps.enqueuer.onCommitted((messages) => worker.offer(messages));
