@@ -5,17 +5,12 @@
 // next FULL commit of any connection (the WAL is one append-only file) or the next checkpoint. The
 // delivery worker's bookkeeping uses one: losing its last outcomes in a crash only means those
 // recipients are attempted again (delivery is at-least-once), and it saves an fsync per batch.
-// Reads go through a memory map of the first MMAP_BYTES of the file (SQLite's mmap_size) instead of
-// a read() per page, which saved about 7% of the CPU per message; small enough to leave memory use
-// well under what the spool's size would otherwise allow.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { migrations } from './migrations.js';
 import { Database, type SqliteDatabase } from './sqlite.js';
 
 export type SpoolDatabase = SqliteDatabase;
-
-const MMAP_BYTES = 64 * 1024 * 1024;
 
 export interface OpenOptions {
   /** Milliseconds to wait for another process's write lock before failing with SQLITE_BUSY. */
@@ -30,7 +25,6 @@ export function openSpool(path: string, options: OpenOptions = {}): SpoolDatabas
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
-    db.pragma(`mmap_size = ${MMAP_BYTES}`);
     db.pragma('foreign_keys = ON');
     migrate(db);
     return db;
