@@ -3,19 +3,20 @@
 // second). Exit status 0 ok, 1 no such message (or a deletion declined), 2 usage.
 import { Option, type Command } from 'commander';
 import { QueueAdmin, type RetryTarget } from '../spool/queue-admin.js';
-import { listMessages, showMessage, type ListFilter } from '../spool/queue-read.js';
+import { listMessages, showMessage, summarizeQueue, type ListFilter } from '../spool/queue-read.js';
 import { QUEUE_ID_PATTERN } from '../spool/queue-id.js';
 import { RECIPIENT_STATES, type RecipientState } from '../spool/queue-stats.js';
 import type { SpoolDatabase } from '../spool/database.js';
 import { CliError, EXIT, readStdinLine, run, spoolFrom, withConfig, type ConfigOption } from './common.js';
 import { parseDuration, printJson } from './format.js';
-import { printListJson, printListText, showJson, showText } from './queue-output.js';
+import { printListJson, printListText, showJson, showText, summaryText } from './queue-output.js';
 
 interface ListOptions extends ConfigOption {
   status?: RecipientState;
   domain?: string;
   sender?: string;
   olderThan?: string;
+  summary?: boolean;
   json?: boolean;
 }
 
@@ -28,6 +29,7 @@ export function registerQueueCommands(program: Command): void {
     .option('--domain <domain>', 'only messages with a recipient in this domain')
     .option('--sender <sender>', 'only messages from this envelope sender (address, or @domain)')
     .option('--older-than <age>', 'only messages older than this (90s, 30m, 1h, 2d, 1w)')
+    .option('--summary', 'print only the summary line (counted in the spool, without listing)')
     .option('--json', 'print JSON')
     .action((options: ListOptions) => run(() => withSpool(options, (db) => list(db, options))));
 
@@ -108,6 +110,12 @@ function registerStateChange(queue: Command, name: string, description: string, 
 
 function list(db: SpoolDatabase, options: ListOptions): void {
   const filter: ListFilter = { state: options.status, domain: options.domain, sender: options.sender, arrivedBefore: olderThan(options.olderThan) };
+  if (options.summary) {
+    const summary = summarizeQueue(db, filter);
+    if (options.json) printJson({ summary });
+    else process.stdout.write(`-- ${summaryText(summary)}\n`);
+    return;
+  }
   const messages = listMessages(db, filter);
   if (options.json) printListJson(messages);
   else printListText(messages, Date.now());

@@ -52,6 +52,17 @@ describe('queue commands on a spool with every state', { timeout: 60_000 }, () =
     assert.equal(json.summary.bytes, json.messages.reduce((sum, m) => sum + m.size, 0));
   });
 
+  test('list --summary: the same summary as the full listing, counted without listing', async () => {
+    for (const filter of [[], ['--status', 'delivered', '--domain', 'one.test'], ['--older-than', '45m']]) {
+      const full = await list(...filter);
+      const summary = await cli('queue', 'list', '--summary', '--json', ...filter);
+      assert.equal(summary.code, 0, summary.stderr);
+      assert.deepEqual(JSON.parse(summary.stdout), { summary: full.summary }, filter.join(' '));
+    }
+    const text = await cli('queue', 'list', '--summary');
+    assert.match(text.stdout, /^-- 4 messages, \d+ B; recipients: 1 queued, 3 deferred, 1 held, 1 delivered, 0 bounced\n$/);
+  });
+
   test('list filters: --status, --domain, --sender, --older-than', async () => {
     const idsOf = (json: ListJson): string[] => json.messages.map((m) => m.id);
     assert.deepEqual(idsOf(await list('--status', 'bounced')), [ids.bounced]);
