@@ -20,6 +20,8 @@ export interface RunRecord {
   readonly latencyP50: number;
   readonly latencyP95: number;
   readonly latencyP99: number;
+  readonly transactionP50: number;
+  readonly transactionP99: number;
   readonly e2ePerSec: number;
   readonly cpuUsPerMessage: number;
   readonly cpuUserUsPerMessage: number;
@@ -32,9 +34,11 @@ export interface RunRecord {
 const FIGURES = [
   ['acceptedPerSec', 'accepted msg/s', 0],
   ['e2ePerSec', 'end-to-end msg/s', 0],
-  ['latencyP50', 'accept latency p50 ms', 1],
+  ['latencyP50', 'accept latency p50 ms (end of DATA to 250)', 1],
   ['latencyP95', 'accept latency p95 ms', 1],
   ['latencyP99', 'accept latency p99 ms', 1],
+  ['transactionP50', 'transaction p50 ms (MAIL FROM to 250)', 1],
+  ['transactionP99', 'transaction p99 ms', 1],
   ['cpuUsPerMessage', 'CPU µs/msg', 0],
   ['peakRssMiB', 'peak RSS MiB', 0],
 ] as const;

@@ -94,6 +94,7 @@ async function runOnce(name: 'smarthost' | 'postfix', repeat: number): Promise<R
       accepted: load.accepted, failed: load.failed, ...(load.firstError ? { firstError: load.firstError } : {}), delivered,
       acceptedPerSec: load.accepted / acceptSeconds,
       latencyP50: pct(load.latencies, 50), latencyP95: pct(load.latencies, 95), latencyP99: pct(load.latencies, 99),
+      transactionP50: pct(load.transactionLatencies, 50), transactionP99: pct(load.transactionLatencies, 99),
       e2ePerSec: delivered >= load.accepted && load.accepted > 0 ? delivered / e2eSeconds : 0,
       cpuUsPerMessage: ((cpu1.total - cpu0.total) * 1e6) / Math.max(1, load.accepted),
       cpuUserUsPerMessage: ((cpu1.user - cpu0.user) * 1e6) / Math.max(1, load.accepted),
