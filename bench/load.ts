@@ -33,6 +33,8 @@ export interface LoadResult {
   readonly latencies: number[];
   /** Per-message time from sendMail (MAIL FROM) to the 250, ms, sorted. */
   readonly transactionLatencies: number[];
+  /** CPU time (user + system) the load generator itself used, µs. */
+  readonly cpuUs: number;
 }
 
 function message(i: number, o: LoadOptions, to: readonly string[]): string {
@@ -58,6 +60,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let next = 0;
   const deadline = Date.now() + o.timeLimitMs;
   const startedAt = Date.now();
+  const cpu0 = process.cpuUsage();
   let finishedAt = startedAt;
   const worker = async (): Promise<void> => {
     while (next < o.messages && Date.now() < deadline) {
@@ -82,7 +85,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   transport.close();
   latencies.sort((a, b) => a - b);
   transactionLatencies.sort((a, b) => a - b);
-  return { accepted: latencies.length, failed, ...(firstError ? { firstError } : {}), startedAt, finishedAt, latencies, transactionLatencies };
+  const cpu = process.cpuUsage(cpu0);
+  return { accepted: latencies.length, failed, ...(firstError ? { firstError } : {}), startedAt, finishedAt, latencies, transactionLatencies, cpuUs: cpu.user + cpu.system };
 }
 
 if (process.argv[2] === '--run') {

@@ -26,6 +26,7 @@ export interface RunRecord {
   readonly cpuUsPerMessage: number;
   readonly cpuUserUsPerMessage: number;
   readonly cpuSystemUsPerMessage: number;
+  readonly loadGeneratorCpuUsPerMessage: number;
   readonly peakRssMiB: number | null;
   readonly node: string;
   readonly commit: string;

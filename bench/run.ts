@@ -99,6 +99,7 @@ async function runOnce(name: 'smarthost' | 'postfix', repeat: number): Promise<R
       cpuUsPerMessage: ((cpu1.total - cpu0.total) * 1e6) / Math.max(1, load.accepted),
       cpuUserUsPerMessage: ((cpu1.user - cpu0.user) * 1e6) / Math.max(1, load.accepted),
       cpuSystemUsPerMessage: ((cpu1.system - cpu0.system) * 1e6) / Math.max(1, load.accepted),
+      loadGeneratorCpuUsPerMessage: load.cpuUs / Math.max(1, load.accepted),
       peakRssMiB: name === 'smarthost' ? peakRssMiB(target.pid) : null,
       ...(runtime ? { runtime } : {}),
       node: process.version, commit: gitCommit(),
@@ -144,7 +145,7 @@ for (let repeat = 1; repeat <= params.repeats; repeat++) {
     const record = await runOnce(name, repeat);
     records.push(record);
     appendFileSync(args.out, `${JSON.stringify(record)}\n`);
-    process.stderr.write(`run ${repeat}/${params.repeats} ${name}: ${record.accepted} accepted, ${record.acceptedPerSec.toFixed(0)}/s, e2e ${record.e2ePerSec.toFixed(0)}/s, ${record.cpuUsPerMessage.toFixed(0)} µs CPU/msg (user ${record.cpuUserUsPerMessage.toFixed(0)}, system ${record.cpuSystemUsPerMessage.toFixed(0)})\n`);
+    process.stderr.write(`run ${repeat}/${params.repeats} ${name}: ${record.accepted} accepted, ${record.acceptedPerSec.toFixed(0)}/s, e2e ${record.e2ePerSec.toFixed(0)}/s, ${record.cpuUsPerMessage.toFixed(0)} µs CPU/msg (user ${record.cpuUserUsPerMessage.toFixed(0)}, system ${record.cpuSystemUsPerMessage.toFixed(0)}); load generator ${record.loadGeneratorCpuUsPerMessage.toFixed(0)} µs/msg\n`);
   }
 }
 printTable(records, params);
