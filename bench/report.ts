@@ -28,6 +28,7 @@ export interface RunRecord {
   readonly cpuSystemUsPerMessage: number;
   readonly loadGeneratorCpuUsPerMessage: number;
   readonly peakRssMiB: number | null;
+  readonly runtime?: Record<string, number>;
   readonly node: string;
   readonly commit: string;
 }
@@ -38,11 +39,21 @@ const FIGURES = [
   ['latencyP50', 'accept latency p50 ms (end of DATA to 250)', 1],
   ['latencyP95', 'accept latency p95 ms', 1],
   ['latencyP99', 'accept latency p99 ms', 1],
+  ['daemonAcceptP50', 'accept latency p50 ms, in the daemon', 1],
+  ['daemonAcceptP99', 'accept latency p99 ms, in the daemon', 1],
   ['transactionP50', 'transaction p50 ms (MAIL FROM to 250)', 1],
   ['transactionP99', 'transaction p99 ms', 1],
   ['cpuUsPerMessage', 'CPU µs/msg', 0],
   ['peakRssMiB', 'peak RSS MiB', 0],
 ] as const;
+
+type FigureKey = (typeof FIGURES)[number][0];
+
+function figure(r: RunRecord, key: FigureKey): number | null | undefined {
+  if (key === 'daemonAcceptP50') return r.runtime?.['daemonAcceptP50Ms'];
+  if (key === 'daemonAcceptP99') return r.runtime?.['daemonAcceptP99Ms'];
+  return r[key];
+}
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -53,7 +64,7 @@ function median(values: readonly number[]): number {
 export function printTable(records: readonly RunRecord[], params: Record<string, unknown>): void {
   const targets = [...new Set(records.map((r) => r.target))];
   const medians = new Map(targets.map((t) => [t, new Map(FIGURES.map(([key]) => {
-    const values = records.filter((r) => r.target === t).map((r) => r[key]).filter((v): v is number => typeof v === 'number');
+    const values = records.filter((r) => r.target === t).map((r) => figure(r, key)).filter((v): v is number => typeof v === 'number' && !Number.isNaN(v));
     return [key, values.length > 0 ? median(values) : NaN];
   }))]));
   const header = ['figure (median)', ...targets, ...(targets.length === 2 ? ['smarthost/postfix'] : [])];

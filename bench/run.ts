@@ -20,7 +20,7 @@ import { ROOT, startPostfix, startSmarthost, type Target } from './targets.js';
 const { values: args } = parseArgs({
   options: {
     connections: { type: 'string', default: '20' },
-    messages: { type: 'string', default: '5000' },
+    messages: { type: 'string', default: '10000' },
     size: { type: 'string', default: '2048' },
     recipients: { type: 'string', default: '1' },
     dkim: { type: 'string', default: 'ed25519' },
@@ -117,7 +117,11 @@ async function scrapeRuntime(port: number): Promise<Record<string, number>> {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const value = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
     const gc = (kind: string, what: 'sum' | 'count'): number => Number(new RegExp(`^smarthost_nodejs_gc_duration_seconds_${what}\\{kind="${kind}"\\} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
+    const buckets = [...text.matchAll(/^smarthost_accept_latency_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((m) => ({ le: Number(m[1]), count: Number(m[2]) }));
     return {
+      daemonAcceptP50Ms: histogramQuantile(buckets, 0.5) * 1000,
+      daemonAcceptP95Ms: histogramQuantile(buckets, 0.95) * 1000,
+      daemonAcceptP99Ms: histogramQuantile(buckets, 0.99) * 1000,
       eventLoopDelayP99Ms: value('smarthost_nodejs_eventloop_lag_p99_seconds') * 1000,
       eventLoopDelayMaxMs: value('smarthost_nodejs_eventloop_lag_max_seconds') * 1000,
       gcMajorMs: gc('major', 'sum') * 1000, gcMajorCount: gc('major', 'count'),
@@ -126,6 +130,21 @@ async function scrapeRuntime(port: number): Promise<Record<string, number>> {
   } catch {
     return {};
   }
+}
+
+/** A quantile of a cumulative histogram, interpolated linearly within its bucket (as PromQL's). */
+function histogramQuantile(buckets: ReadonlyArray<{ le: number; count: number }>, q: number): number {
+  const total = buckets.at(-1)?.count ?? 0;
+  if (total === 0) return NaN;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const b of buckets) {
+    if (b.count >= rank) return Number.isFinite(b.le) ? lower + ((b.le - lower) * (rank - below)) / Math.max(1, b.count - below) : lower;
+    lower = b.le;
+    below = b.count;
+  }
+  return lower;
 }
 
 function gitCommit(): string {

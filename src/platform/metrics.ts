@@ -23,6 +23,11 @@ export class Metrics {
     name: 'smarthost_messages_accepted_total', help: 'Messages spooled (250 sent)',
     registers: [this.registry],
   });
+  readonly acceptLatency = new Histogram({
+    name: 'smarthost_accept_latency_seconds', help: 'From the end of a message\'s data to its 250 (checks, signing, the spool commit)',
+    buckets: [0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
   readonly messagesRefused = new Counter({
     name: 'smarthost_messages_refused_total', help: 'Transactions refused, by reason code (SMARTHOST_E_*)',
     labelNames: ['reason'] as const, registers: [this.registry],

@@ -4,6 +4,7 @@
 // quota at both, and DATA: read within the size limit, normalise line endings, check header From:,
 // take the quota, add trace headers, sign, spool, and only then reply 250 with the queue ID.
 import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type {
   SMTPServerAddress,
   SMTPServerAuthenticationResponse,
@@ -83,9 +84,10 @@ export function createHandlers(deps: GuardedDeps, listener: string): Handlers {
     onMailFrom: (address, session, callback) => mailFrom(deps, address, session, counted(callback)),
     onRcptTo: (address, session, callback) => rcptTo(deps, address, session, counted(callback)),
     onData: (stream, session, callback) => void acceptData(deps, stream, session).then(
-      (queueId) => {
+      ({ queueId, dataEnd }) => {
         metrics.messagesAccepted.inc();
         callback(null, replyText(Replies.queued(queueId)));
+        metrics.acceptLatency.observe((performance.now() - dataEnd) / 1000);
       },
       (err: unknown) => counted(callback)(asSmtpError(deps.logger, err, session)),
     ),
@@ -122,8 +124,10 @@ function quotaError(verdict: QuotaVerdict, user: string): SmtpError | null {
   return new SmtpError('SMARTHOST_E_RATE_LIMIT', reply);
 }
 
-async function acceptData(deps: GuardedDeps, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+/** The queue ID, and when the end of the data arrived (performance.now()), for the accept latency. */
+async function acceptData(deps: GuardedDeps, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<{ queueId: string; dataEnd: number }> {
   const raw = await readData(stream);
+  const dataEnd = performance.now();
   const user = sessionUser(session);
   const mailFrom = session.envelope.mailFrom;
   if (raw === null) throw new SmtpError('SMARTHOST_E_TOO_BIG', Replies.messageTooBig);
@@ -138,7 +142,8 @@ async function acceptData(deps: GuardedDeps, stream: SMTPServerDataStream, sessi
   const quota = quotaError(deps.guards.quotas.take(user.name, recipients.length), user.name);
   if (quota) throw quota;
   try {
-    return await spool(deps, session, { user, sender: mailFrom.address, signAs: from.address ?? mailFrom.address, recipients, message: { header, body, fields } });
+    const queueId = await spool(deps, session, { user, sender: mailFrom.address, signAs: from.address ?? mailFrom.address, recipients, message: { header, body, fields } });
+    return { queueId, dataEnd };
   } catch (err) {
     deps.guards.quotas.refund(user.name, recipients.length);
     throw err;
