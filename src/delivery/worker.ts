@@ -30,7 +30,7 @@ import { outcomeForAll, settle, type Deliver, type Outcome } from './types.js';
 
 const CLAIM_BATCH = 200;
 const READY_RECIPIENTS = 20_000;
-const READY_BYTES = 64 * 1024 * 1024;
+const READY_BYTES = 32 * 1024 * 1024;
 const SAFETY_WAKE_MS = 60_000;
 const WATCH_MS = 1000;
 const SWEEP_EVERY_MS = 1000;
