@@ -67,12 +67,3 @@ export function peakRssMiB(pid: number): number {
     return 0;
   }
 }
-
-export function rssMiB(pid: number): number {
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
