@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, TestDaemon } from '../helpers/daemon.js';
-import { authenticatedClient, SmtpClient } from '../helpers/smtp-client.js';
+import { authenticatedClient, encryptedClient, SmtpClient } from '../helpers/smtp-client.js';
 
 const ALICE = { name: 'alice', password: 'alice password 1', allow: ['@alice.example'] };
 const BOB = { name: 'bob', password: 'bob password 1', allow: ['@bob.example'] };
@@ -41,12 +41,7 @@ describe('no relay without AUTH, no spoofing', () => {
 
   test('MAIL, RCPT and DATA before AUTH are refused on both listeners, after TLS too', async () => {
     for (const implicitTls of [false, true]) {
-      const client = await SmtpClient.connect(implicitTls ? daemon.ports.submissions : daemon.ports.submission, { implicitTls });
-      await client.ehlo();
-      if (!implicitTls) {
-        await client.starttls();
-        await client.ehlo();
-      }
+      const client = await encryptedClient(implicitTls ? daemon.ports.submissions : daemon.ports.submission, implicitTls);
       const rcpt = await client.send('RCPT TO:<victim@remote.test>');
       assert.ok(rcpt.code === 530 || rcpt.code === 503, `RCPT first: ${rcpt.code}`);
       assert.equal((await client.send('MAIL FROM:<a@alice.example>')).code, 530);

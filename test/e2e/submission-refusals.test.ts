@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_USER, TestDaemon } from '../helpers/daemon.js';
-import { authenticatedClient, SmtpClient } from '../helpers/smtp-client.js';
+import { authenticatedClient, encryptedClient, SmtpClient } from '../helpers/smtp-client.js';
 
 const MAX_SIZE = 20_000;
 const MAX_RCPTS = 3;
@@ -57,12 +57,7 @@ describe('submission refusals', () => {
 
   test('MAIL FROM and RCPT TO without AUTH: 530 5.7.0 (no relay), on both listeners', async () => {
     for (const implicitTls of [false, true]) {
-      const client = await SmtpClient.connect(implicitTls ? daemon.ports.submissions : daemon.ports.submission, { implicitTls });
-      await client.ehlo();
-      if (!implicitTls) {
-        await client.starttls();
-        await client.ehlo();
-      }
+      const client = await encryptedClient(implicitTls ? daemon.ports.submissions : daemon.ports.submission, implicitTls);
       const mail = await client.send('MAIL FROM:<a@example.com>');
       assert.equal(mail.code, 530);
       assert.match(mail.text, /^5\.7\.0 Authentication required/);

@@ -178,14 +178,20 @@ export class SmtpClient {
   }
 }
 
-/** Connect, EHLO, STARTTLS (port 587 style), EHLO again, AUTH PLAIN. */
-export async function authenticatedClient(port: number, user: string, password: string, implicitTls = false, localAddress?: string): Promise<SmtpClient> {
+/** Connect and EHLO; on a STARTTLS port (implicitTls false) also STARTTLS and EHLO again. */
+export async function encryptedClient(port: number, implicitTls = false, localAddress?: string): Promise<SmtpClient> {
   const client = await SmtpClient.connect(port, { implicitTls, localAddress });
   await client.ehlo();
   if (!implicitTls) {
     await client.starttls();
     await client.ehlo();
   }
+  return client;
+}
+
+/** An encrypted session (encryptedClient) logged in with AUTH PLAIN. */
+export async function authenticatedClient(port: number, user: string, password: string, implicitTls = false, localAddress?: string): Promise<SmtpClient> {
+  const client = await encryptedClient(port, implicitTls, localAddress);
   const auth = await client.authPlain(user, password);
   if (auth.code !== 235) throw new Error(`AUTH failed: ${auth.code} ${auth.text}`);
   return client;
