@@ -5,7 +5,7 @@
 // Two latencies per message: accept latency, from the end of the message data (nodemailer has read
 // the last byte of the message source and writes the final ".") to the 250; and transaction
 // latency, from sendMail (MAIL FROM) to the 250.
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 
@@ -35,6 +35,8 @@ export interface LoadResult {
   readonly transactionLatencies: number[];
   /** CPU time (user + system) the load generator itself used, µs. */
   readonly cpuUs: number;
+  /** The load generator's own event-loop delay, p99, ms (1 ms resolution): how late it notices a reply. */
+  readonly eventLoopDelayP99Ms: number;
 }
 
 function message(i: number, o: LoadOptions, to: readonly string[]): string {
@@ -61,6 +63,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const deadline = Date.now() + o.timeLimitMs;
   const startedAt = Date.now();
   const cpu0 = process.cpuUsage();
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   let finishedAt = startedAt;
   const worker = async (): Promise<void> => {
     while (next < o.messages && Date.now() < deadline) {
@@ -86,7 +90,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   latencies.sort((a, b) => a - b);
   transactionLatencies.sort((a, b) => a - b);
   const cpu = process.cpuUsage(cpu0);
-  return { accepted: latencies.length, failed, ...(firstError ? { firstError } : {}), startedAt, finishedAt, latencies, transactionLatencies, cpuUs: cpu.user + cpu.system };
+  loopDelay.disable();
+  return {
+    accepted: latencies.length, failed, ...(firstError ? { firstError } : {}), startedAt, finishedAt, latencies, transactionLatencies,
+    cpuUs: cpu.user + cpu.system, eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+  };
 }
 
 if (process.argv[2] === '--run') {

@@ -27,6 +27,7 @@ export interface RunRecord {
   readonly cpuUserUsPerMessage: number;
   readonly cpuSystemUsPerMessage: number;
   readonly loadGeneratorCpuUsPerMessage: number;
+  readonly loadGeneratorEventLoopDelayP99Ms: number;
   readonly peakRssMiB: number | null;
   readonly runtime?: Record<string, number>;
   readonly node: string;
@@ -43,6 +44,7 @@ const FIGURES = [
   ['daemonAcceptP99', 'accept latency p99 ms, in the daemon', 1],
   ['transactionP50', 'transaction p50 ms (MAIL FROM to 250)', 1],
   ['transactionP99', 'transaction p99 ms', 1],
+  ['loadGeneratorEventLoopDelayP99Ms', 'load generator event-loop delay p99 ms', 1],
   ['cpuUsPerMessage', 'CPU µs/msg', 0],
   ['peakRssMiB', 'peak RSS MiB', 0],
 ] as const;

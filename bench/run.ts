@@ -100,6 +100,7 @@ async function runOnce(name: 'smarthost' | 'postfix', repeat: number): Promise<R
       cpuUserUsPerMessage: ((cpu1.user - cpu0.user) * 1e6) / Math.max(1, load.accepted),
       cpuSystemUsPerMessage: ((cpu1.system - cpu0.system) * 1e6) / Math.max(1, load.accepted),
       loadGeneratorCpuUsPerMessage: load.cpuUs / Math.max(1, load.accepted),
+      loadGeneratorEventLoopDelayP99Ms: load.eventLoopDelayP99Ms,
       peakRssMiB: name === 'smarthost' ? peakRssMiB(target.pid) : null,
       ...(runtime ? { runtime } : {}),
       node: process.version, commit: gitCommit(),
