@@ -5,11 +5,12 @@
 // their claims), close the spool, exit 0.
 import { UserStore } from './auth/users.js';
 import { generatePassword } from './auth/password.js';
-import { checkConfigFiles } from './config/files.js';
+import { readConfigFiles, type ConfigFiles } from './config/files.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { startOperations } from './daemon/operations.js';
 import { DELIVERY_LEASE_MS, createDelivery } from './delivery/index.js';
+import { Keyring } from './dkim/keyring.js';
 import { DkimSigner } from './dkim/signer.js';
 import { systemClock } from './platform/clock.js';
 import { createLogger, type Logger } from './platform/logger.js';
@@ -31,24 +32,24 @@ export async function runDaemon(configPath: string): Promise<void> {
   if (config.tls.selfSigned && ensureSelfSignedCertificate(config.tls.cert, config.tls.key, config.hostname)) {
     logger.warn({ cert: config.tls.cert }, 'created a self-signed TLS certificate; use a real one in production');
   }
-  const problems = checkConfigFiles(config);
-  if (problems.length > 0) throw new ConfigError(configPath, problems);
+  const files = readConfigFiles(config);
+  if (Array.isArray(files)) throw new ConfigError(configPath, files);
 
   const db = openSpool(config.spool.path, { busyTimeout: config.spool.busyTimeout });
   try {
-    await startPipeline(config, configPath, db, logger);
+    await startPipeline(config, configPath, files, db, logger);
   } catch (err) {
     db.close(); // closed before the process exits
     throw err;
   }
 }
 
-async function startPipeline(config: Config, configPath: string, db: SpoolDatabase, logger: Logger): Promise<void> {
+async function startPipeline(config: Config, configPath: string, files: ConfigFiles, db: SpoolDatabase, logger: Logger): Promise<void> {
   const users = new UserStore(db);
   await createInitialUser(config, users, logger);
   const enqueuer = new Enqueuer(db, { leaseMs: DELIVERY_LEASE_MS });
   const ids = new QueueIdGenerator();
-  const dkim = new DkimSigner(config.dkim, { clock: systemClock, logger }); // dkim.reload(config.dkim) re-reads keys
+  const dkim = new DkimSigner(config.dkim, { clock: systemClock, logger }, new Keyring(files.dkimKeys)); // reload() re-reads keys
   const metrics = new Metrics();
   const bookkeeping = openSpool(config.spool.path, { busyTimeout: config.spool.busyTimeout, synchronous: 'NORMAL' });
   for (const connection of [db, bookkeeping]) deferAutomaticCheckpoints(connection);
@@ -57,7 +58,7 @@ async function startPipeline(config: Config, configPath: string, db: SpoolDataba
     onError: (err) => logger.error({ err }, 'the WAL checkpoint thread failed; checkpoints fall back to the committing connections'),
   });
   const delivery = createDelivery({ config, db: bookkeeping, enqueuer, ids, clock: systemClock, logger, signer: dkim.signIfKeyExists, metrics });
-  const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign });
+  const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign }, files.tls);
   delivery.start();
   const operations = await startOperations({ config, configPath, db, clock: systemClock, logger, metrics, dkim, listeners });
   logger.info({ hostname: config.hostname, spool: config.spool.path, version: VERSION, pid: process.pid }, 'ready');

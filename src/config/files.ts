@@ -1,7 +1,8 @@
 // Checks of the files a configuration names (TLS certificate and key, DKIM private keys): readable,
 // parseable and consistent. Returned as problems keyed by config path, like schema errors, so that
 // `serve` and `check-config` refuse a bad file the same way a bad key is refused. DKIM keys are read
-// here for the signer too (loadDkimKeys), so the daemon and check-config judge them alike.
+// here for the signer too (readConfigFiles, loadDkimKeys), so the daemon and check-config judge them
+// alike, and the daemon reads each file once.
 import { existsSync, readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { parseSigningKey, type SigningKey } from '../dkim/key-file.js';
@@ -9,6 +10,19 @@ import type { Config, DkimKeyConfig } from './schema.js';
 
 export function checkConfigFiles(config: Config): string[] {
   return [...checkTls(config), ...loadDkimKeys(config.dkim.keys).problems];
+}
+
+export interface ConfigFiles {
+  readonly tls: TlsFiles;
+  readonly dkimKeys: readonly SigningKey[];
+}
+
+/** For the daemon: every file the configuration names, read once, or every problem with them. */
+export function readConfigFiles(config: Config): ConfigFiles | string[] {
+  const tls = readTlsFiles(config);
+  const dkim = loadDkimKeys(config.dkim.keys);
+  if (Array.isArray(tls) || dkim.problems.length > 0) return [...(Array.isArray(tls) ? tls : []), ...dkim.problems];
+  return { tls, dkimKeys: dkim.keys };
 }
 
 export interface LoadedDkimKeys {

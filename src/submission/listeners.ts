@@ -1,7 +1,6 @@
 // Starting and stopping every submission listener the configuration names, with the shared
 // smtp-server options (TLS, limits, AUTH) and the transaction handlers, and applying a reloaded
 // certificate and limits to listeners that are running.
-import { readFileSync } from 'node:fs';
 import type { SMTPServerOptions } from 'smtp-server';
 import type { TlsFiles } from '../config/files.js';
 import type { Config } from '../config/schema.js';
@@ -12,7 +11,7 @@ import { startListener, type BoundListener, type ConnectionHook, type ListenerKi
 import { guardSession } from './session-guard.js';
 import { createHandlers, type SubmissionDeps } from './session.js';
 
-export function serverOptions(config: Config, tls: TlsFiles = { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) }): SMTPServerOptions {
+export function serverOptions(config: Config, tls: TlsFiles): SMTPServerOptions {
   return {
     name: config.hostname,
     banner: 'smarthost',
@@ -34,9 +33,9 @@ export function serverOptions(config: Config, tls: TlsFiles = { key: readFileSyn
   };
 }
 
-export async function startSubmission(deps: SubmissionDeps): Promise<BoundListener[]> {
-  const options = serverOptions(deps.config);
-  const guarded = { ...deps, guards: deps.guards ?? new SubmissionGuards(deps.config, deps.clock) };
+export async function startSubmission(deps: SubmissionDeps, tls: TlsFiles): Promise<BoundListener[]> {
+  const options = serverOptions(deps.config, tls);
+  const guarded = { ...deps, guards: new SubmissionGuards(deps.config, deps.clock) };
   const guard: ConnectionHook = (connection) =>
     guardSession(connection, guarded.guards.session, (reason) => {
       deps.metrics.sessionsEnded.inc({ reason });

@@ -44,8 +44,6 @@ export interface SubmissionDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly sign?: MessageSigner;
-  /** Built from the configuration when not given. */
-  readonly guards?: SubmissionGuards;
 }
 
 export type GuardedDeps = SubmissionDeps & { readonly guards: SubmissionGuards };

@@ -17,6 +17,7 @@ import { openSpool } from '../../src/spool/database.js';
 import { Enqueuer } from '../../src/spool/enqueue.js';
 import { QueueIdGenerator } from '../../src/spool/queue-id.js';
 import { startSubmission, stopSubmission } from '../../src/submission/listeners.js';
+import { readTlsFiles } from '../../src/config/files.js';
 import { DEFAULT_USER, ROOT, TestDaemon, type LogLine } from '../helpers/daemon.js';
 import { SmtpClient } from '../helpers/smtp-client.js';
 
@@ -131,7 +132,9 @@ describe('brute-force metrics', () => {
     await users.add('app', 'right password', ['@example.com']);
     const metrics = new Metrics({ defaultMetrics: false });
     const deps = { config, users, enqueuer: new Enqueuer(db), ids: new QueueIdGenerator(), clock: systemClock, logger: createLogger('silent'), metrics };
-    const listeners = await startSubmission(deps);
+    const tls = readTlsFiles(config);
+    assert.ok(!Array.isArray(tls), 'the test certificate is usable');
+    const listeners = await startSubmission(deps, tls);
     try {
       const port = listeners[0]?.port ?? 0;
       for (let i = 0; i < 4; i++) assert.equal(await loginCode(port, '127.0.0.40', 'app', 'wrong'), 535);
