@@ -6,6 +6,7 @@
 import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
 import type { SpoolDatabase } from '../spool/database.js';
 import { showMessage } from '../spool/queue-read.js';
+import { WAITING_STATES } from '../spool/queue-stats.js';
 import type { Clock } from '../platform/clock.js';
 import { splitMessage } from '../smtp/headers.js';
 import { formatReply, reply } from '../smtp/reply.js';
@@ -14,7 +15,7 @@ import type { FailedRecipient } from './dsn.js';
 
 export const RETURNED_BY_ADMINISTRATOR = reply(550, '5.0.0', 'message returned to the sender by the mail administrator');
 
-const WAITING = new Set(['queued', 'deferred', 'held']);
+const WAITING = new Set<string>(WAITING_STATES);
 
 export interface AdministrativeBounceDeps {
   readonly db: SpoolDatabase;

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { MessageSigner } from '../dkim/types.js';
 import type { Clock } from '../platform/clock.js';
+import { isNonAscii } from '../smtp/eight-bit.js';
 import type { Enqueuer } from '../spool/enqueue.js';
 import type { QueueIdGenerator } from '../spool/queue-id.js';
 import { buildDsn, type FailedRecipient } from './dsn.js';
@@ -23,8 +24,6 @@ export interface BouncerDeps {
   readonly hostname: string;
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
-
 export class Bouncer {
   constructor(
     private readonly deps: BouncerDeps,
@@ -42,7 +41,7 @@ export class Bouncer {
     const body = this.sign ? await this.sign(dsn, `MAILER-DAEMON@${hostname}`, dsnId) : dsn;
     await enqueuer.enqueue({
       id: dsnId, sender: '', username: null, clientAddress: null, recipients: [source.sender], body,
-      createdAt: now, kind: 'bounce', smtputf8: NON_ASCII.test(source.sender),
+      createdAt: now, kind: 'bounce', smtputf8: isNonAscii(source.sender),
     });
     return dsnId;
   }

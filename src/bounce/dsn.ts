@@ -13,6 +13,7 @@
 //
 // An expired recipient (given up after delivery.retry.maxLifetime) has Status 4.4.7 and the last
 // reason it was deferred. Parts with 8-bit text say so in Content-Transfer-Encoding.
+import { has8bit } from '../smtp/eight-bit.js';
 import { formatDate } from '../smtp/headers.js';
 import { formatReply, type Reply } from '../smtp/reply.js';
 
@@ -125,6 +126,5 @@ function truncate(text: string): string {
 }
 
 function encodingOf(data: Buffer): '7bit' | '8bit' {
-  for (let i = 0; i < data.length; i++) if ((data[i] ?? 0) > 0x7f) return '8bit';
-  return '7bit';
+  return has8bit(data) ? '8bit' : '7bit';
 }

@@ -4,9 +4,17 @@
 import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { z } from 'zod';
+import { normalizeDomain } from '../dkim/key-file.js';
 
 /** "host:port" or "[v6]:port"; the host may be a name, an IPv4 or a bracketed IPv6 address. */
 export const endpointPattern = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+
+/** The host (IPv6 without brackets) and port of a validated endpoint. */
+export function parseEndpoint(value: string): { host: string; port: number } {
+  const match = endpointPattern.exec(value);
+  if (!match) throw new Error(`bad endpoint ${value}`);
+  return { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
+}
 
 const endpoint = z.string().refine((value) => {
   const match = endpointPattern.exec(value);
@@ -134,7 +142,7 @@ const dkimKey = z.strictObject({
 function checkDkimKeys(keys: readonly z.output<typeof dkimKey>[], ctx: z.RefinementCtx): void {
   const seen = new Set<string>();
   for (const [i, key] of keys.entries()) {
-    const domain = key.domain.toLowerCase().replace(/\.$/, '');
+    const domain = normalizeDomain(key.domain);
     const selector = `${domain} ${key.selector.toLowerCase()}`;
     const active = `${domain} ${key.algorithm} active`;
     if (seen.has(selector)) {

@@ -9,7 +9,7 @@ import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import type { BoundListener } from '../submission/server.js';
-import { parseEndpoint } from '../submission/server.js';
+import { parseEndpoint } from '../config/schema.js';
 
 const PROBE_EVERY_MS = 1000;
 

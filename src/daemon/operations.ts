@@ -10,7 +10,7 @@ import type { Metrics } from '../platform/metrics.js';
 import { VERSION } from '../platform/version.js';
 import type { SpoolDatabase } from '../spool/database.js';
 import { createWriteProbe, recordDaemonStart, recordDaemonStop } from '../spool/daemon-state.js';
-import { QueueStats } from '../spool/queue-stats.js';
+import { QueueStats, WAITING_STATES } from '../spool/queue-stats.js';
 import type { BoundListener } from '../submission/server.js';
 import { HealthCheck, startHttp, type BoundHttp } from './http.js';
 import { createReadyNotifier } from './notify.js';
@@ -34,7 +34,11 @@ export interface Operations {
 export async function startOperations(deps: OperationsDeps): Promise<Operations> {
   const { config, db, clock, logger, metrics, listeners } = deps;
   const stats = new QueueStats(db);
-  metrics.observeQueue({ counts: () => stats.recipientCounts(), oldest: () => stats.oldestWaiting(), now: () => clock.now() });
+  const waiting = (): Record<string, number> => {
+    const counts = stats.recipientCounts();
+    return Object.fromEntries(WAITING_STATES.map((state) => [state, counts[state]]));
+  };
+  metrics.observeQueue({ counts: waiting, oldest: () => stats.oldestWaiting(), now: () => clock.now() });
 
   let http: BoundHttp | null = null;
   if (config.metrics.listen !== false) {

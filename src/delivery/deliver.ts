@@ -7,6 +7,7 @@
 // Envelope: BODY=8BITMIME when the message has 8-bit bytes and the server offers it (otherwise it is
 // sent as is), SIZE when offered; non-ASCII addresses need the server's SMTPUTF8, else they bounce
 // with 5.6.7 (RFC 6531). No scheduling and no spool here: this could run in a worker thread.
+import { has8bit, isNonAscii } from '../smtp/eight-bit.js';
 import { reply } from '../smtp/reply.js';
 import type { ConnectionPool } from './connection-pool.js';
 import type { Destination, DestinationResolver } from './destinations.js';
@@ -58,10 +59,8 @@ export class SmtpDeliverer {
   }
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
-
 function needsSmtputf8(request: DeliveryRequest): boolean {
-  return NON_ASCII.test(request.sender) || request.recipients.some((r) => NON_ASCII.test(r));
+  return isNonAscii(request.sender) || request.recipients.some(isNonAscii);
 }
 
 function smtputf8Refused(request: DeliveryRequest, session: SmtpSession): Outcome[] {
@@ -71,9 +70,4 @@ function smtputf8Refused(request: DeliveryRequest, session: SmtpSession): Outcom
 
 function envelopeOf(request: DeliveryRequest): Envelope {
   return { from: request.sender, to: request.recipients, size: request.body.length, use8BitMime: has8bit(request.body) };
-}
-
-function has8bit(body: Buffer): boolean {
-  for (let i = 0; i < body.length; i++) if ((body[i] ?? 0) > 0x7f) return true;
-  return false;
 }

@@ -13,6 +13,7 @@
 // Addresses that are not globally routable are dropped unless allowed (address-policy.ts); when that
 // leaves nothing, the recipients are deferred with the reason, so an operator can see and fix it.
 import { isIP } from 'node:net';
+import { errorCode } from '../platform/error-code.js';
 import type { MxRecord, Resolver } from '../platform/resolver.js';
 import { isNotFound } from '../platform/resolver.js';
 import { reply, type Reply } from '../smtp/reply.js';
@@ -81,9 +82,9 @@ export class DestinationResolver {
     try {
       records = await this.resolver.resolveMx(domain);
     } catch (err) {
-      if (dnsCode(err) === 'ENODATA') return this.toDestinations([await this.addressesOf(domain)], this.options.port, false, domain);
-      if (dnsCode(err) === 'ENOTFOUND') return bounce('5.1.2', `Host or domain name not found. Name service error for name=${domain} type=MX: Host not found`);
-      return defer('4.4.3', `Host or domain name lookup failed: name=${domain} type=MX: ${dnsCode(err) || (err as Error).message}`);
+      if (errorCode(err) === 'ENODATA') return this.toDestinations([await this.addressesOf(domain)], this.options.port, false, domain);
+      if (errorCode(err) === 'ENOTFOUND') return bounce('5.1.2', `Host or domain name not found. Name service error for name=${domain} type=MX: Host not found`);
+      return defer('4.4.3', `Host or domain name lookup failed: name=${domain} type=MX: ${errorCode(err) || (err as Error).message}`);
     }
     if (isNullMx(records)) return bounce('5.1.10', `Recipient domain ${domain} does not accept mail (null MX)`);
     const hosts = await Promise.all(orderMx(records, this.random).map((host) => this.addressesOf(host)));
@@ -113,11 +114,6 @@ export class DestinationResolver {
     }
     return { ok: true, destinations: allowed.slice(0, MAX_ADDRESSES) };
   }
-}
-
-function dnsCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : '';
 }
 
 function bounce(enhanced: string, text: string): DestinationAnswer {

@@ -2,7 +2,8 @@
 // exactly first, then by the longest ".parent" key that it is a subdomain of (".example.com" matches
 // a.example.com and a.b.example.com, not example.com itself), then by "*". Keys are case-insensitive
 // and may end in a dot. A route names "host:port" (IPv6 as "[addr]:port"); no MX lookup is made for it.
-import { endpointPattern } from '../config/schema.js';
+import { parseEndpoint } from '../config/schema.js';
+import { lowerDomain } from '../smtp/address.js';
 
 export interface Route {
   readonly host: string;
@@ -13,11 +14,11 @@ export class RouteTable {
   private readonly routes = new Map<string, Route>();
 
   constructor(config: Readonly<Record<string, string>>) {
-    for (const [key, value] of Object.entries(config)) this.routes.set(normalise(key), parseRoute(value));
+    for (const [key, value] of Object.entries(config)) this.routes.set(lowerDomain(key), parseEndpoint(value));
   }
 
   find(domain: string): Route | undefined {
-    const name = normalise(domain);
+    const name = lowerDomain(domain);
     const exact = this.routes.get(name);
     if (exact) return exact;
     for (let dot = name.indexOf('.'); dot >= 0; dot = name.indexOf('.', dot + 1)) {
@@ -26,14 +27,4 @@ export class RouteTable {
     }
     return this.routes.get('*');
   }
-}
-
-function normalise(name: string): string {
-  return name.toLowerCase().replace(/\.$/, '');
-}
-
-function parseRoute(value: string): Route {
-  const match = endpointPattern.exec(value);
-  if (!match) throw new Error(`bad route "${value}"`);
-  return { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
 }

@@ -3,15 +3,15 @@
 // transaction). The status follows the reply's class: 2xx delivered, 4xx deferred, 5xx bounced;
 // failures without a server reply are deferred (except a message larger than the server's SIZE,
 // which is bounced with 5.3.4 before it is sent, as Postfix does).
-import { reply, type Reply } from '../smtp/reply.js';
+import { isPermanent, isTransient, reply, type Reply } from '../smtp/reply.js';
 import { describeFailure, type DescribedFailure, type SmtpFailure } from './failure.js';
 import { parseRemoteReply } from './remote-reply.js';
 import type { SendResult } from './session.js';
 import type { Outcome, OutcomeStatus, Relay, TlsInfo } from './types.js';
 
 export function statusOf(r: Reply): OutcomeStatus {
-  if (r.code >= 500) return 'bounced';
-  if (r.code >= 400) return 'deferred';
+  if (isPermanent(r)) return 'bounced';
+  if (isTransient(r)) return 'deferred';
   return 'delivered';
 }
 

@@ -3,6 +3,7 @@
 // Errors keep node:dns's codes (ENOTFOUND/ENODATA for "no such name/record", ETIMEOUT, ESERVFAIL…),
 // so callers can tell a permanent answer from a temporary failure.
 import { Resolver as NodeResolver } from 'node:dns/promises';
+import { errorCode } from './error-code.js';
 
 export interface MxRecord {
   readonly exchange: string;
@@ -35,6 +36,6 @@ export function createResolver(options: ResolverOptions = {}): Resolver {
 
 /** DNS error codes that mean "the name or record does not exist" (a definite answer). */
 export function isNotFound(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
+  const code = errorCode(err);
   return code === 'ENOTFOUND' || code === 'ENODATA';
 }

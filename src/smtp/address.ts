@@ -12,7 +12,12 @@ export function parseAddress(address: string): ParsedAddress | null {
   if (at <= 0 || at === address.length - 1) return null;
   const domain = address.slice(at + 1);
   if (/[\s<>()\[\],;:"\\]/.test(domain)) return null;
-  return { local: address.slice(0, at), domain: domain.toLowerCase().replace(/\.$/, '') };
+  return { local: address.slice(0, at), domain: lowerDomain(domain) };
+}
+
+/** A domain as stored and compared: lower case, without a trailing dot. */
+export function lowerDomain(domain: string): string {
+  return domain.toLowerCase().replace(/\.$/, '');
 }
 
 /** The lower-case domain of an address, "" when it has none. */

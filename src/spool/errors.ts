@@ -1,16 +1,12 @@
 // Translating a failed spool write into the reply the client gets: storage exhausted is 452 4.3.1
 // (try later, the disk may have room then), anything else (I/O error, read-only file system, lock
 // held past the busy timeout) is 451 4.3.0. Either way the client keeps the message and retries.
+import { errorCode } from '../platform/error-code.js';
 import { SmtpError } from '../smtp/errors.js';
 import { Replies } from '../smtp/replies.js';
 
-export function sqliteCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : '';
-}
-
-export function isStorageFull(err: unknown): boolean {
-  const code = sqliteCode(err);
+function isStorageFull(err: unknown): boolean {
+  const code = errorCode(err);
   return code === 'SQLITE_FULL' || code === 'ENOSPC' || /database or disk is full/i.test(String(err));
 }
 

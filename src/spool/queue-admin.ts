@@ -8,6 +8,7 @@
 // A recipient whose attempt is running when it is held keeps the attempt's outcome if that is final
 // (delivered, bounced) and stays held if it is deferred; the outcome of a deleted message's attempt
 // is dropped (delivery-store.ts). `queue bounce` is in src/bounce/administrative.ts.
+import { lowerDomain } from '../smtp/address.js';
 import type { SpoolDatabase } from './database.js';
 
 export type RetryTarget = { readonly id: string } | { readonly domain: string } | 'all';
@@ -39,7 +40,7 @@ export class QueueAdmin {
     const s = this.statements;
     if (target === 'all') return s.retryAll.run({ now }).changes;
     if ('id' in target) return s.retryId.run({ id: target.id, now }).changes;
-    return s.retryDomain.run({ domain: target.domain.toLowerCase(), now }).changes;
+    return s.retryDomain.run({ domain: lowerDomain(target.domain), now }).changes;
   }
 
   hold(id: string, now: number): number {

@@ -4,6 +4,7 @@
 // their recipients) and never a query per row. Without a state filter it lists the messages that
 // still wait for a recipient (queued, deferred or held); with one, every message that has a
 // recipient in that state, finished ones included. Every recipient of a listed message is shown.
+import { lowerDomain } from '../smtp/address.js';
 import type { SpoolDatabase } from './database.js';
 import type { RecipientState } from './queue-stats.js';
 
@@ -59,7 +60,7 @@ function whereClause(filter: ListFilter): { sql: string; params: Record<string, 
     parts.push('m.done_at IS NULL');
   }
   if (filter.domain) {
-    params['domain'] = filter.domain.toLowerCase().replace(/\.$/, '');
+    params['domain'] = lowerDomain(filter.domain);
     parts.push(`m.id IN (SELECT message_id FROM recipients WHERE state IN ${states} AND domain = @domain)`);
   }
   if (filter.sender?.startsWith('@')) {

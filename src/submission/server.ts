@@ -9,7 +9,7 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
-import { endpointPattern } from '../config/schema.js';
+import { parseEndpoint } from '../config/schema.js';
 import type { SubmissionGuards } from './guards.js';
 import type { Logger } from '../platform/logger.js';
 import { Replies } from '../smtp/replies.js';
@@ -58,12 +58,6 @@ export interface BoundListener {
   readonly server: SubmissionServer;
   /** The abuse guards shared by every listener (set by startSubmission). */
   readonly guards?: SubmissionGuards;
-}
-
-export function parseEndpoint(value: string): { host: string; port: number } {
-  const match = endpointPattern.exec(value);
-  if (!match) throw new Error(`bad endpoint ${value}`);
-  return { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
 }
 
 export async function startListener(kind: ListenerKind, endpoint: string, options: SMTPServerOptions, logger: Logger, onConnection?: ConnectionHook): Promise<BoundListener> {

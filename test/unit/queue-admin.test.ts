@@ -100,6 +100,7 @@ describe('administrative transitions', () => {
     assert.equal(admin.retry({ id: ids.deferred }, NOW + 1), 2);
     assert.deepEqual(due(ids.deferred), [NOW + 1, NOW + 1]);
     assert.equal(admin.retry({ domain: 'TWO.test' }, NOW + 2), 2, 'b@two.test and h@two.test');
+    assert.equal(admin.retry({ domain: 'two.test.' }, NOW + 2), 2, 'a trailing dot names the same domain, as in queue list');
     assert.equal(admin.retry('all', NOW + 3), 4);
     assert.deepEqual(states(db, ids.held), [['d@three.test', 'held']]);
     assert.ok(due(ids.held)[0] !== NOW + 3);
