@@ -35,6 +35,16 @@ export function spoolFrom(options: ConfigOption): { config: Config; db: SpoolDat
   return { config, db: openSpool(config.spool.path, { busyTimeout: config.spool.busyTimeout }) };
 }
 
+/** Open the spool for one command body and close it afterwards, whatever happens. */
+export async function withSpool<T>(options: ConfigOption, body: (db: SpoolDatabase) => Promise<T> | T): Promise<T> {
+  const { db } = spoolFrom(options);
+  try {
+    return await body(db);
+  } finally {
+    db.close();
+  }
+}
+
 /** Run a command body, turning known errors into a message and an exit status. */
 export async function run(body: () => Promise<number | void> | number | void): Promise<void> {
   try {

@@ -13,6 +13,7 @@ import { Keyring, type Selection } from '../dkim/keyring.js';
 import { MAX_RSA_BITS, generatePrivateKey, keyFileName, writeKeyFile } from '../dkim/keygen.js';
 import { createResolver } from '../platform/resolver.js';
 import { CliError, EXIT, configFrom, run, withConfig, type ConfigOption } from './common.js';
+import { printJson } from './format.js';
 
 interface JsonOption extends ConfigOption {
   json?: boolean;
@@ -158,8 +159,4 @@ function describe(r: TxtRecord): string {
 
 function indent(text: string): string {
   return text.replace(/^(?=.)/gm, '  ');
-}
-
-function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

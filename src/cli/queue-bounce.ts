@@ -4,15 +4,15 @@
 import { pino } from 'pino';
 import { bounceNow } from '../bounce/administrative.js';
 import { Bouncer } from '../bounce/bouncer.js';
-import { DELIVERY_LEASE_MS } from '../delivery/index.js';
 import { DkimKeyError } from '../dkim/key-file.js';
 import { DkimSigner } from '../dkim/signer.js';
 import { systemClock } from '../platform/clock.js';
 import { createLogger } from '../platform/logger.js';
-import { DeliveryStore } from '../spool/delivery-store.js';
+import { DELIVERY_LEASE_MS, DeliveryStore } from '../spool/delivery-store.js';
 import { Enqueuer } from '../spool/enqueue.js';
 import { QueueIdGenerator } from '../spool/queue-id.js';
 import { CliError, spoolFrom, type ConfigOption } from './common.js';
+import { plural } from './format.js';
 
 export async function bounceWithDsn(options: ConfigOption, id: string): Promise<void> {
   const { config, db } = spoolFrom(options);
@@ -32,7 +32,7 @@ export async function bounceWithDsn(options: ConfigOption, id: string): Promise<
     if (result.bounced.length === 0) process.stdout.write(`${id}: nothing to bounce (no queued, deferred or held recipient)\n`);
     else {
       const dsn = result.dsn ? `; delivery status notification ${result.dsn} queued` : ' (null sender: no notification)';
-      process.stdout.write(`${id}: ${result.bounced.length} recipient${result.bounced.length === 1 ? '' : 's'} bounced${dsn}\n`);
+      process.stdout.write(`${id}: ${plural(result.bounced.length, 'recipient')} bounced${dsn}\n`);
     }
   } finally {
     db.close();

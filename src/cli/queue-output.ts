@@ -4,7 +4,7 @@
 import type { ListedMessage, ListedRecipient, ShownMessage } from '../spool/queue-read.js';
 import { RECIPIENT_STATES, type StateCounts } from '../spool/queue-stats.js';
 import { splitMessage } from '../smtp/headers.js';
-import { OutputBuffer, formatAge, formatBytes, isoTime } from './format.js';
+import { OutputBuffer, formatAge, formatBytes, isoTime, plural } from './format.js';
 
 export interface Summary {
   messages: number;
@@ -64,7 +64,7 @@ export function printListText(messages: Iterable<ListedMessage>, now: number): S
 
 function recipientDetail(r: ListedRecipient, now: number): string {
   const parts: string[] = [];
-  if (r.attempts > 0) parts.push(`${r.attempts} attempt${r.attempts === 1 ? '' : 's'}`);
+  if (r.attempts > 0) parts.push(plural(r.attempts, 'attempt'));
   if (waiting(r)) parts.push(r.nextAttemptAt <= now ? 'due now' : `next in ${formatAge(r.nextAttemptAt - now)}`);
   const detail = parts.length > 0 ? `  (${parts.join(', ')})` : '';
   return r.lastReply && r.state !== 'delivered' ? `${detail}: ${r.lastReply}` : detail;
@@ -72,7 +72,7 @@ function recipientDetail(r: ListedRecipient, now: number): string {
 
 export function summaryText(s: Summary): string {
   const states = RECIPIENT_STATES.map((state) => `${s.recipients[state]} ${state}`).join(', ');
-  return `${s.messages} message${s.messages === 1 ? '' : 's'}, ${formatBytes(s.bytes)}; recipients: ${states}`;
+  return `${plural(s.messages, 'message')}, ${formatBytes(s.bytes)}; recipients: ${states}`;
 }
 
 export interface ShowOptions {

@@ -7,8 +7,8 @@ import { listMessages, showMessage, summarizeQueue, type ListFilter } from '../s
 import { QUEUE_ID_PATTERN } from '../spool/queue-id.js';
 import { RECIPIENT_STATES, type RecipientState } from '../spool/queue-stats.js';
 import type { SpoolDatabase } from '../spool/database.js';
-import { CliError, EXIT, readStdinLine, run, spoolFrom, withConfig, type ConfigOption } from './common.js';
-import { parseDuration, printJson } from './format.js';
+import { CliError, EXIT, readStdinLine, run, withConfig, withSpool, type ConfigOption } from './common.js';
+import { parseDuration, plural, printJson } from './format.js';
 import { printListJson, printListText, showJson, showText, summaryText } from './queue-output.js';
 
 interface ListOptions extends ConfigOption {
@@ -146,20 +146,7 @@ function describeTarget(target: RetryTarget): string {
   return 'id' in target ? target.id : `domain ${target.domain}`;
 }
 
-export function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-
 async function confirm(question: string): Promise<boolean> {
   process.stderr.write(question);
   return /^y(es)?$/i.test((await readStdinLine()).trim());
-}
-
-async function withSpool<T>(options: ConfigOption, body: (db: SpoolDatabase) => Promise<T> | T): Promise<T> {
-  const { db } = spoolFrom(options);
-  try {
-    return await body(db);
-  } finally {
-    db.close();
-  }
 }

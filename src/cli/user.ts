@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { generatePassword } from '../auth/password.js';
 import { USER_NAME_PATTERN, UserStore } from '../auth/users.js';
 import { senderPattern } from '../config/schema.js';
-import { CliError, EXIT, readStdinLine, run, spoolFrom, withConfig, type ConfigOption } from './common.js';
+import { CliError, EXIT, readStdinLine, run, withConfig, withSpool, type ConfigOption } from './common.js';
 
 interface PasswordOption extends ConfigOption {
   passwordStdin?: boolean;
@@ -87,11 +87,6 @@ async function passwordFrom(options: PasswordOption): Promise<{ password: string
   return { password, generated: false };
 }
 
-async function withUsers<T>(options: ConfigOption, body: (users: UserStore) => Promise<T> | T): Promise<T> {
-  const { db } = spoolFrom(options);
-  try {
-    return await body(new UserStore(db));
-  } finally {
-    db.close();
-  }
+function withUsers<T>(options: ConfigOption, body: (users: UserStore) => Promise<T> | T): Promise<T> {
+  return withSpool(options, (db) => body(new UserStore(db)));
 }

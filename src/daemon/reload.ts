@@ -29,19 +29,11 @@ export type ReloadResult =
   | { readonly ok: false; readonly problems: readonly string[] };
 
 export class Reloader {
-  private current: Config;
-
   /** `started`: the configuration the daemon started with (what needs a restart is measured against it). */
   constructor(
     private readonly started: Config,
     private readonly targets: ReloadTargets,
-  ) {
-    this.current = started;
-  }
-
-  get config(): Config {
-    return this.current;
-  }
+  ) {}
 
   reload(): ReloadResult {
     const { logger } = this.targets;
@@ -72,7 +64,6 @@ export class Reloader {
     }
     reconfigureSubmission(this.targets.listeners, next, tls);
     const restartNeeded = changedKeys(this.started, next).filter((key) => !RELOADED.has(key) && !RELOADED.has(key.split('.')[0] ?? ''));
-    this.current = next;
     this.targets.logger.info({ cert: next.tls.cert, logLevel: next.log.level, limits: next.limits }, 'configuration reloaded');
     this.targets.logger.level = next.log.level; // last, so the line above is written whatever the new level
     return { ok: true, restartNeeded };

@@ -1,6 +1,6 @@
 // Assembling the delivery stage from the configuration: the spool store (returning the leases of a
-// previous run first), the SMTP side (resolver, destinations, connection pool, deliverer), the
-// bouncer and the worker, subscribed to the Enqueuer's hand-off. The caller starts the worker once
+// previous run first), the SMTP side (resolver, destinations, connection pool, deliverer: no spool
+// and no schedule), the bouncer and the worker, subscribed to the Enqueuer's hand-off. The caller starts the worker once
 // submission runs and stops it before closing the spool.
 import { Bouncer } from '../bounce/bouncer.js';
 import type { Config } from '../config/schema.js';
@@ -8,20 +8,16 @@ import type { MessageSigner } from '../dkim/types.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
-import type { Resolver } from '../platform/resolver.js';
+import { createResolver, type Resolver } from '../platform/resolver.js';
 import type { SpoolDatabase } from '../spool/database.js';
-import { DeliveryStore } from '../spool/delivery-store.js';
+import { DELIVERY_LEASE_MS, DeliveryStore } from '../spool/delivery-store.js';
 import type { Enqueuer } from '../spool/enqueue.js';
 import type { QueueIdGenerator } from '../spool/queue-id.js';
-import { buildSmtpSide } from './smtp-side.js';
+import { ConnectionPool } from './connection-pool.js';
+import { SmtpDeliverer } from './deliver.js';
+import { DestinationResolver } from './destinations.js';
 import type { TlsInfo } from './types.js';
 import { DeliveryWorker } from './worker.js';
-
-/**
- * How long a claim holds. Only this process delivers from its spool and it returns all leases at
- * start, so a lease only has to outlast one attempt plus its wait in the ready queue.
- */
-export const DELIVERY_LEASE_MS = 3_600_000;
 
 export interface DeliveryDeps {
   readonly config: Config;
@@ -47,10 +43,14 @@ export function createDelivery(deps: DeliveryDeps): DeliveryWorker {
   const returned = store.returnLeases(deps.clock.now());
   if (returned > 0) logger.info({ recipients: returned }, 'returned the delivery claims of a previous run');
   const opened = (tls: TlsInfo | null): void => deps.metrics?.outboundTls.inc({ tls: tls === null ? 'none' : tls.verified ? 'verified' : 'tls' });
-  const smtp = buildSmtpSide(config, { resolver: deps.resolver, random: deps.random, opened });
+  const resolver = deps.resolver ?? createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
+  const destinations = new DestinationResolver(resolver, { port: d.port, routes: d.routes, allowPrivateDestinations: d.allowPrivateDestinations }, deps.random);
+  const t = d.timeouts;
+  const timeouts = { connect: t.connect * 1000, greeting: t.greeting * 1000, command: t.command * 1000, data: t.data * 1000 };
+  const pool = new ConnectionPool({ hostname: config.hostname, timeouts, maxOpen: d.concurrency, opened });
   const bouncer = new Bouncer({ enqueuer: deps.enqueuer, ids: deps.ids, clock: deps.clock, hostname: config.hostname }, deps.signer);
   const worker = new DeliveryWorker(
-    { store, deliver: smtp.deliver, bouncer, clock: deps.clock, logger, closeConnections: () => smtp.closeAll(), random: deps.random, metrics: deps.metrics },
+    { store, deliver: new SmtpDeliverer(destinations, pool).deliver, bouncer, clock: deps.clock, logger, closeConnections: () => pool.closeAll(), random: deps.random, metrics: deps.metrics },
     { concurrency: d.concurrency, perDomainConcurrency: d.perDomainConcurrency, retry: d.retry },
   );
   deps.enqueuer.onCommitted((messages) => worker.offer(messages));

@@ -58,7 +58,6 @@ function internals(connection: SMTPConnection): Internals {
 
 export class SmtpSession {
   readonly openedAt = Date.now();
-  messages = 0;
   private ended = false;
   private readonly endListeners: Array<() => void> = [];
   private inFlight: ((err: SmtpFailure | null) => void) | null = null;
@@ -126,7 +125,6 @@ export class SmtpSession {
 
   /** One transaction. Never rejects: failures come back as values. */
   send(envelope: Envelope, body: Buffer): Promise<SendResult> {
-    this.messages++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         finish({ code: 'ETIMEDOUT', timeoutType: 'DATA_TIMEOUT', message: 'transaction timed out' });

@@ -15,7 +15,6 @@ export const Replies = {
   headerFromNotOwned: (detail: string): Reply => reply(550, '5.7.1', `Message rejected: header From: ${detail}`),
   noDkimKey: (domain: string): Reply => reply(550, '5.7.1', `Message rejected: no DKIM key for sender domain ${domain || '(none)'}`),
   messageTooBig: reply(552, '5.3.4', 'Error: message file too big'),
-  tooManyRecipients: reply(452, '4.5.3', 'Error: too many recipients'),
   localError: reply(451, '4.3.0', 'Error: queue file write error'),
   insufficientStorage: reply(452, '4.3.1', 'Insufficient system storage'),
   shuttingDown: reply(421, '4.3.2', 'Service shutting down, closing transmission channel'),

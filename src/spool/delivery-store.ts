@@ -20,6 +20,12 @@
 // of a recipient whose message was deleted is dropped. A delivered or bounced outcome always counts.
 import type { SpoolDatabase } from './database.js';
 
+/**
+ * How long a delivery claim holds. Only the daemon delivers from its spool and it returns all leases
+ * at start, so a lease only has to outlast one attempt plus its wait in the ready queue.
+ */
+export const DELIVERY_LEASE_MS = 3_600_000;
+
 export interface ClaimedRecipient {
   readonly messageId: string;
   readonly address: string;
@@ -47,6 +53,11 @@ export interface RecipientResult {
   readonly tls: string | null;
 }
 
+interface RecipientKey {
+  readonly messageId: string;
+  readonly address: string;
+}
+
 interface ClaimRow extends ClaimedRecipient {
   readonly rid: number;
 }
@@ -54,6 +65,7 @@ interface ClaimRow extends ClaimedRecipient {
 export class DeliveryStore {
   private readonly claimTx: (now: number, limit: number) => ClaimedRecipient[];
   private readonly recordTx: (results: readonly RecipientResult[]) => string[];
+  private readonly releaseTx: (keys: readonly RecipientKey[], now: number) => void;
   private readonly statements;
   private swept = 0;
   private dataVersion: number;
@@ -66,6 +78,9 @@ export class DeliveryStore {
     this.dataVersion = this.readDataVersion();
     this.claimTx = db.transaction((now: number, limit: number) => this.claimIn(now, limit));
     this.recordTx = db.transaction((results: readonly RecipientResult[]) => this.recordIn(results));
+    this.releaseTx = db.transaction((keys: readonly RecipientKey[], now: number) => {
+      for (const k of keys) this.statements.release.run({ now, messageId: k.messageId, address: k.address });
+    });
   }
 
   private prepare() {
@@ -112,7 +127,7 @@ export class DeliveryStore {
   }
 
   /** Return every lease (daemon start and stop): those recipients are due at once. */
-  returnLeases(now = Date.now()): number {
+  returnLeases(now: number): number {
     return this.statements.returnAll.run({ now }).changes;
   }
 
@@ -139,10 +154,8 @@ export class DeliveryStore {
   }
 
   /** Give recipients back without an attempt (hand-off overflow, shutdown). */
-  release(keys: ReadonlyArray<{ readonly messageId: string; readonly address: string }>, now = Date.now()): void {
-    this.db.transaction(() => {
-      for (const k of keys) this.statements.release.run({ now, messageId: k.messageId, address: k.address });
-    })();
+  release(keys: readonly RecipientKey[], now: number): void {
+    this.releaseTx(keys, now);
   }
 
   /** Write outcomes; returns the IDs of messages that this made done. */

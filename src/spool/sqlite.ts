@@ -14,4 +14,3 @@ const major = Number(process.versions.node.split('.')[0]);
 export const Database = require(major >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3') as typeof BetterSqlite3;
 
 export type SqliteDatabase = BetterSqlite3.Database;
-export type SqliteStatement = BetterSqlite3.Statement;
