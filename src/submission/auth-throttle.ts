@@ -111,6 +111,11 @@ export class AuthThrottle {
     this.settings = settings;
   }
 
+  /** The thresholds and durations in force (the latest configure()). */
+  get limits(): AuthThrottleSettings {
+    return this.settings;
+  }
+
   /** Whether the address is blocked (checked when it connects). */
   clientBlockedUntil(client: string): number {
     return this.clients.blockedUntil(client);

@@ -55,7 +55,7 @@ async function loginFailed(deps: GuardedDeps, name: string, log: LogFields): Pro
   if (outcome.blocked.includes('client')) clientBlocked(deps, log);
   if (outcome.blocked.includes('user')) {
     deps.metrics.authBlocks.inc({ scope: 'user' });
-    const { maxPerUser, cooldown } = deps.config.authFailures;
+    const { maxPerUser, cooldown } = deps.guards.auth.limits;
     deps.logger.warn({ user: log['user'], failures: maxPerUser, cooldown }, `user blocked: user=${String(log['user'])} failures=${maxPerUser} cooldown=${cooldown}s`);
   }
   if (outcome.delayMs > 0) await sleep(outcome.delayMs);
@@ -64,7 +64,7 @@ async function loginFailed(deps: GuardedDeps, name: string, log: LogFields): Pro
 
 function clientBlocked(deps: GuardedDeps, log: LogFields): void {
   deps.metrics.authBlocks.inc({ scope: 'client' });
-  const { maxPerClient, cooldown } = deps.config.authFailures;
+  const { maxPerClient, cooldown } = deps.guards.auth.limits;
   const client = String(log['client']);
   deps.logger.warn({ client, failures: maxPerClient, cooldown }, `client blocked: client=${client} failures=${maxPerClient} cooldown=${cooldown}s`);
 }

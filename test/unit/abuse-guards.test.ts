@@ -35,6 +35,13 @@ describe('AuthThrottle', () => {
     assert.equal(throttle.clientBlockedUntil('192.0.2.2'), 0);
   });
 
+  test('the limits in force are the reloaded ones (what the "blocked" log lines report)', () => {
+    const throttle = new AuthThrottle(SETTINGS, new HandClock());
+    const reloaded = { ...SETTINGS, maxPerClient: SETTINGS.maxPerClient + 5, cooldown: SETTINGS.cooldown * 2 };
+    throttle.configure(reloaded);
+    assert.deepEqual(throttle.limits, reloaded);
+  });
+
   test('failures older than the window are forgotten', () => {
     const clock = new HandClock();
     const throttle = new AuthThrottle(SETTINGS, clock);
