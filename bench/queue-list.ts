@@ -17,10 +17,10 @@ import { DeliveryStore, type RecipientResult } from '../src/spool/delivery-store
 import { Enqueuer } from '../src/spool/enqueue.js';
 import { QueueAdmin } from '../src/spool/queue-admin.js';
 import { QueueIdGenerator } from '../src/spool/queue-id.js';
+import { ROOT } from './targets.js';
 
 const { values: args } = parseArgs({ options: { messages: { type: 'string', default: '100000' } } });
 const MESSAGES = Number(args.messages);
-const ROOT = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'smarthost-bench-queue-'));
 const spool = join(dir, 'spool.db');
 const config = join(dir, 'smarthost.yaml');

@@ -16,10 +16,10 @@ import { openSpool } from '../src/spool/database.js';
 import { DeliveryStore } from '../src/spool/delivery-store.js';
 import { QueueStats } from '../src/spool/queue-stats.js';
 import { fillBacklog } from './backlog.js';
+import { ROOT } from './targets.js';
 
 const { values: args } = parseArgs({ options: { recipients: { type: 'string', default: '1000000' } } });
 const RECIPIENTS = Number(args.recipients);
-const ROOT = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'smarthost-scale-'));
 const spool = join(dir, 'spool.db');
 const config = join(dir, 'smarthost.yaml');

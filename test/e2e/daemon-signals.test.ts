@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import { describe, test } from 'node:test';
 import { Database } from '../../src/spool/sqlite.js';
 import { selfSignedCertificate } from '../../src/tls/self-signed.js';
+import { queueIdOf } from '../helpers/clients.js';
 import { DEFAULT_USER, merge, TestDaemon } from '../helpers/daemon.js';
 import { keyEntry, makeKey } from '../helpers/dkim.js';
 import { authenticatedClient, SmtpClient, type SmtpReply } from '../helpers/smtp-client.js';
@@ -89,7 +90,7 @@ describe('SIGHUP', { timeout: 60_000 }, () => {
       assert.equal(reply.code, 250, `the session opened before the reload still works: ${reply.text}`);
       assert.equal(open.tlsSocket?.getPeerCertificate().fingerprint256, before, 'and keeps its TLS session');
       await open.quit();
-      const id = /queued as (\S+)/.exec(reply.text)?.[1] ?? '';
+      const id = queueIdOf(reply.text) ?? '';
       const db = daemon.openSpool();
       const body = (db.prepare('SELECT data FROM bodies WHERE message_id = ?').pluck().get(id) as Buffer | undefined)?.toString() ?? '';
       db.close();
@@ -151,7 +152,7 @@ describe('SIGTERM during DATA', { timeout: 60_000 }, () => {
       }
       client.close();
       assert.equal(await exited, 0);
-      const id = reply?.code === 250 ? /queued as (\S+)/.exec(reply.text)?.[1] ?? '' : null;
+      const id = reply?.code === 250 ? queueIdOf(reply.text) ?? '' : null;
       if (id) {
         const size = spooledSize(daemon.spoolPath, id);
         assert.ok(size !== null && size > 8 * 1000 * 1000, `spooled whole: ${size} bytes`);

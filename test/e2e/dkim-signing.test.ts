@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import MailComposer from 'nodemailer/lib/mail-composer';
+import { queueIdOf } from '../helpers/clients.js';
 import { TestDaemon, type TestUser } from '../helpers/daemon.js';
 import { keyEntry, makeKey, publish, verifyDkim, verifyWithPython, type TestKey, type Verdict } from '../helpers/dkim.js';
 import { DnsServer } from '../helpers/dns-server.js';
@@ -176,7 +177,7 @@ async function submit(daemon: TestDaemon, from: string, text: string, params = '
     assert.equal((await client.send('RCPT TO:<someone@remote.test>')).code, 250);
     const reply = await client.data(Buffer.from(text, 'utf8'));
     assert.equal(reply.code, 250, reply.text);
-    const queueId = /queued as ([0-9A-Z]+)/.exec(reply.text)?.[1] ?? '';
+    const queueId = queueIdOf(reply.text) ?? '';
     return { queueId, stored: readSpooled(daemon, queueId) };
   } finally {
     await client.quit();

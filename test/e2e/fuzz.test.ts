@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { queueIdOf } from '../helpers/clients.js';
 import { DEFAULT_USER, TestDaemon } from '../helpers/daemon.js';
 import { dataPayload, Fuzzer, prng } from '../helpers/fuzz.js';
 import { authenticatedClient, SmtpClient } from '../helpers/smtp-client.js';
@@ -68,7 +69,7 @@ describe('fuzz: bad input against the running daemon', () => {
     client.write(dataPayload(fz.body('fuzz@example.com')));
     tally.bodies += 1;
     const reply = await client.read(20_000);
-    const id = /queued as ([0-9A-Z]{14})/.exec(reply.text)?.[1];
+    const id = queueIdOf(reply.text);
     if (reply.code === 250 && id) tally.accepted.push(id);
     else tally.refused += 1;
   }

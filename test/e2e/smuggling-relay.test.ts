@@ -5,6 +5,7 @@
 // the legitimate recipient only, with CRLF-only line ends and the would-be commands as content.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { queueIdOf } from '../helpers/clients.js';
 import { DEFAULT_USER, TestDaemon } from '../helpers/daemon.js';
 import { allFinal, deliveryConfig, waitForRecipients } from '../helpers/delivery.js';
 import { DnsServer } from '../helpers/dns-server.js';
@@ -46,7 +47,7 @@ describe('SMTP smuggling: what the receiving MTAs get', { timeout: 120_000 }, ()
       client.write(smugglingPayload(variant, withCommands));
       const reply = await client.read();
       assert.equal(reply.code, 250, JSON.stringify(variant));
-      ids.push(/queued as (\w+)/.exec(reply.text)?.[1] ?? '');
+      ids.push(queueIdOf(reply.text) ?? '');
     }
     await client.quit();
     for (const id of ids) await waitForRecipients(daemon, id, allFinal, 30_000);

@@ -5,6 +5,7 @@
 // own NOOP), and no second message may appear.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { queueIdOf } from '../helpers/clients.js';
 import { DEFAULT_USER, TestDaemon } from '../helpers/daemon.js';
 import { authenticatedClient, type SmtpClient } from '../helpers/smtp-client.js';
 import { END_OF_DATA_VARIANTS, hasBareLineBreak, smugglingPayload, splitAround } from '../helpers/smuggling.js';
@@ -51,7 +52,7 @@ describe('SMTP smuggling: what reaches the spool', () => {
     }
     const reply = await client.read();
     const next = await client.send('NOOP');
-    return { data: reply.code, next: next.code, id: /queued as (\w+)/.exec(reply.text)?.[1] ?? '' };
+    return { data: reply.code, next: next.code, id: queueIdOf(reply.text) ?? '' };
   }
 
   for (const variant of END_OF_DATA_VARIANTS) {

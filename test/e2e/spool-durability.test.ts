@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Database } from '../../src/spool/sqlite.js';
+import { queueIdOf } from '../helpers/clients.js';
 import { DEFAULT_USER, TestDaemon } from '../helpers/daemon.js';
 import { buildFaultLibrary } from '../helpers/faults.js';
 import { authenticatedClient, type SmtpClient, type SmtpReply } from '../helpers/smtp-client.js';
@@ -22,7 +23,7 @@ async function submit(client: SmtpClient, message = MESSAGE, rcpts = ['x@remote.
 }
 
 function queueId(reply: SmtpReply): string {
-  const id = /queued as ([0-9A-Z]{14})/.exec(reply.text)?.[1];
+  const id = queueIdOf(reply.text);
   assert.ok(id, `${reply.code} ${reply.text}`);
   return id;
 }

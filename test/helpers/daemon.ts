@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { Database, type SqliteDatabase } from '../../src/spool/sqlite.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
-export const BIN = join(ROOT, 'bin', 'smarthost.js');
+const BIN = join(ROOT, 'bin', 'smarthost.js');
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
 
@@ -142,11 +142,10 @@ export class TestDaemon {
     });
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     const from = this.logs.length;
-    const ready = await this.waitForLog((l) => l.msg === 'ready', 15_000, from).catch(async (err: Error) => {
+    await this.waitForLog((l) => l.msg === 'ready', 15_000, from).catch(async (err: Error) => {
       const code = await Promise.race([this.exit, new Promise((r) => setTimeout(() => r('running'), 100))]);
       throw new Error(`${err.message}; exit=${String(code)}; stderr=${this.stderr}`);
     });
-    void ready;
     for (const line of this.logs.slice(from)) {
       if (line.msg === 'listening') this.ports[line['listener'] as 'submission' | 'submissions'] = Number(line['port']);
     }

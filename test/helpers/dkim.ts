@@ -65,7 +65,7 @@ export async function verifyDkim(message: Buffer, dns: DnsServer): Promise<Verdi
   return { mailauth, python };
 }
 
-export async function verifyWithMailauth(message: Buffer, dns: DnsServer): Promise<Verdict[]> {
+async function verifyWithMailauth(message: Buffer, dns: DnsServer): Promise<Verdict[]> {
   const resolver = new Resolver({ timeout: 2000, tries: 1 });
   resolver.setServers([dns.address]);
   const result = await dkimVerify(message, { resolver: (name: string) => resolver.resolveTxt(name) });

@@ -1,21 +1,19 @@
 // An authoritative DNS server on loopback UDP for tests: answers from a zone the test controls
-// (MX, A, AAAA, TXT, null MX), NXDOMAIN for unknown names, and can be told to SERVFAIL or to stay
-// silent (timeout) for a name. Point the daemon at it with `dns: { servers: ["127.0.0.1:PORT"] }`.
+// (MX, A, AAAA, TXT, null MX), NXDOMAIN for unknown names, and can be told to SERVFAIL for a name.
+// Point the daemon at it with `dns: { servers: ["127.0.0.1:PORT"] }`.
 import dgram from 'node:dgram';
 import dnsPacket, { type Answer } from 'dns-packet';
 
 export type ZoneRecord =
   | { type: 'MX'; exchange: string; preference: number }
   | { type: 'A' | 'AAAA'; address: string }
-  | { type: 'TXT'; data: string | string[] }
-  | { type: 'CNAME'; target: string };
+  | { type: 'TXT'; data: string | string[] };
 
-export type Behaviour = 'servfail' | 'timeout';
+export type Behaviour = 'servfail';
 
 export class DnsServer {
   private readonly zone = new Map<string, ZoneRecord[]>();
   private readonly behaviours = new Map<string, Behaviour>();
-  readonly queries: Array<{ name: string; type: string }> = [];
 
   private constructor(
     private readonly socket: dgram.Socket,
@@ -41,13 +39,6 @@ export class DnsServer {
     return this;
   }
 
-  /** Make the name exist with no records (NOERROR/NODATA rather than NXDOMAIN). */
-  exists(name: string): this {
-    const key = name.toLowerCase();
-    if (!this.zone.has(key)) this.zone.set(key, []);
-    return this;
-  }
-
   set(name: string, records: ZoneRecord[]): this {
     this.zone.set(name.toLowerCase(), records);
     return this;
@@ -69,13 +60,11 @@ export class DnsServer {
     const question = query.questions?.[0];
     if (!question) return;
     const name = question.name.toLowerCase().replace(/\.$/, '');
-    this.queries.push({ name, type: question.type });
     const behaviour = this.behaviours.get(name);
-    if (behaviour === 'timeout') return;
     const records = this.zone.get(name);
     const rcode = behaviour === 'servfail' ? 'SERVFAIL' : records === undefined ? 'NXDOMAIN' : 'NOERROR';
     const answers: Answer[] = (records ?? [])
-      .filter((r) => behaviour === undefined && (r.type === question.type || r.type === 'CNAME'))
+      .filter((r) => behaviour === undefined && r.type === question.type)
       .map((r) => toAnswer(question.name, r));
     const response = dnsPacket.encode({
       type: 'response',
@@ -114,7 +103,5 @@ function toAnswer(name: string, record: ZoneRecord): Answer {
       return { ...base, type: 'AAAA', data: record.address };
     case 'TXT':
       return { ...base, type: 'TXT', data: (Array.isArray(record.data) ? record.data : [record.data]).flatMap(chunk255) };
-    case 'CNAME':
-      return { ...base, type: 'CNAME', data: record.target };
   }
 }

@@ -2,7 +2,7 @@
 // test on the same port, since `delivery.port` is one port for all hosts), each answering as its
 // script says at three points: the connection (greeting), each RCPT TO and the end of DATA. Answers:
 // accept (250), tempfail (451), reject (550), close (421 and hang up), hang (never answer).
-// STARTTLS is offered with smtp-server's built-in self-signed certificate unless `tls: false`.
+// STARTTLS is offered with smtp-server's built-in self-signed certificate.
 // Also: a free port finder, and Postfix's smtp-sink as a real MTA writing each message to a file.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -55,11 +55,11 @@ export class FakeMx {
     public script: MxScript,
   ) {}
 
-  static async start(host: string, port: number, script: MxScript = {}, options: { tls?: boolean; size?: number; smtputf8?: boolean } = {}): Promise<FakeMx> {
+  static async start(host: string, port: number, script: MxScript = {}, options: { size?: number; smtputf8?: boolean } = {}): Promise<FakeMx> {
     let mx!: FakeMx;
     const server = new SMTPServer({
       name: `mx.${host}`, banner: 'fake mx', authOptional: true, logger: false, size: options.size, hideSMTPUTF8: options.smtputf8 === false,
-      disabledCommands: options.tls === false ? ['AUTH', 'STARTTLS'] : ['AUTH'],
+      disabledCommands: ['AUTH'],
       onConnect: (_session, cb) => {
         mx.maxOpen = Math.max(mx.maxOpen, ++mx.open);
         const n = ++mx.connections;

@@ -29,7 +29,7 @@ const SPECS: readonly Spec[] = [
   { name: 'queued', sender: 'app@example.com', recipients: ['a@one.test'], ageMs: 10 * MINUTE, outcomes: [null] },
 ];
 
-export function fixtureBody(name: string): Buffer {
+function fixtureBody(name: string): Buffer {
   return Buffer.from(`From: app@example.com\r\nSubject: fixture ${name}\r\nMessage-ID: <${name}@example.com>\r\n\r\nbody of ${name}\r\n`);
 }
 

@@ -5,7 +5,7 @@
 /** Sequences that some SMTP servers take for the end of DATA; only CRLF.CRLF really is. */
 export const END_OF_DATA_VARIANTS: readonly string[] = ['\n.\n', '\n.\r\n', '\r.\r', '\r\n.\r', '\r.\r\n', '\n.\r', '\r\n.\n', '\r\n\x00.\r\n'];
 
-export const SMUGGLED_COMMANDS =
+const SMUGGLED_COMMANDS =
   'MAIL FROM:<a@example.com>\r\nRCPT TO:<victim@remote.test>\r\nDATA\r\nFrom: a@example.com\r\nSubject: smuggled\r\n\r\n';
 
 /** A raw DATA payload (already ending with the real CRLF.CRLF) hiding `variant`. */
