@@ -1,19 +1,32 @@
 // Password hashing with scrypt (memory-hard, in node:crypto): N=2^15, r=8, p=1 (32 MiB, ~50 ms),
 // a 16-byte random salt, a 32-byte key. Stored as "scrypt$N$r$p$salt$hash" (base64), so parameters
 // can be raised later without breaking existing hashes. Verification compares in constant time, and
-// hashing runs on libuv's thread pool, never blocking the event loop.
+// hashing runs on libuv's thread pool, never blocking the event loop. At most MAX_CONCURRENT runs go
+// at once, whatever asks for them (a known user, the decoy for an unknown one, a new hash), which
+// bounds their memory; the others wait their turn.
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 const DEFAULTS = { N: 2 ** 15, r: 8, p: 1 } as const;
 const KEY_LENGTH = 32;
+const MAX_CONCURRENT = 2;
 
-function derive(password: string, salt: Buffer, options: ScryptOptions, keyLength: number): Promise<Buffer> {
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function derive(password: string, salt: Buffer, options: ScryptOptions, keyLength: number): Promise<Buffer> {
   const maxmem = 256 * (options.N ?? 1) * (options.r ?? 1);
-  return new Promise((resolve, reject) => {
-    scrypt(password.normalize('NFC'), salt, keyLength, { ...options, maxmem }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    );
-  });
+  if (running >= MAX_CONCURRENT) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+  try {
+    return await new Promise((resolve, reject) => {
+      scrypt(password.normalize('NFC'), salt, keyLength, { ...options, maxmem }, (err, key) =>
+        err ? reject(err) : resolve(key),
+      );
+    });
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
 }
 
 export async function hashPassword(password: string): Promise<string> {

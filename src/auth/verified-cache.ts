@@ -3,12 +3,11 @@
 // does. An entry holds HMAC-SHA-256(secret, user NUL password) under a random per-process secret,
 // together with the stored hash it was verified against: a changed password (new stored hash) or a
 // deleted user (no row) makes the entry useless at once. Failures are never cached.
-// Concurrent checks of the same credentials share one scrypt run (single flight), and at most
-// MAX_CONCURRENT scrypt runs go at once, which bounds their memory.
+// Concurrent checks of the same credentials share one scrypt run (single flight); how many scrypt
+// runs go at once is bounded where they run (password.ts).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const MAX_ENTRIES = 10_000;
-const MAX_CONCURRENT = 2;
 
 interface Entry {
   readonly storedHash: string;
@@ -19,8 +18,6 @@ export class VerifiedCache {
   private readonly secret = randomBytes(32);
   private readonly entries = new Map<string, Entry>();
   private readonly inFlight = new Map<string, Promise<boolean>>();
-  private running = 0;
-  private readonly queue: Array<() => void> = [];
 
   /** Whether these credentials were verified before against this stored hash. */
   has(name: string, password: string, storedHash: string): boolean {
@@ -33,7 +30,7 @@ export class VerifiedCache {
     const key = `${storedHash}\0${this.tag(name, password).toString('base64')}`;
     const pending = this.inFlight.get(key);
     if (pending) return pending;
-    const run = this.limited(verify).then((ok) => {
+    const run = verify().then((ok) => {
       if (ok) this.remember(name, password, storedHash);
       return ok;
     }).finally(() => this.inFlight.delete(key));
@@ -51,16 +48,5 @@ export class VerifiedCache {
 
   private tag(name: string, password: string): Buffer {
     return createHmac('sha256', this.secret).update(name).update('\0').update(password.normalize('NFC')).digest();
-  }
-
-  private async limited<T>(task: () => Promise<T>): Promise<T> {
-    if (this.running >= MAX_CONCURRENT) await new Promise<void>((resolve) => this.queue.push(resolve));
-    this.running++;
-    try {
-      return await task();
-    } finally {
-      this.running--;
-      this.queue.shift()?.();
-    }
   }
 }
