@@ -189,7 +189,11 @@ export class DeliveryStore {
     return deleted;
   }
 
-  /** Whether another process (the CLI) committed to the spool since the last call. */
+  /**
+   * Whether another connection committed to the spool since the last call: the CLI, and also the
+   * daemon's own submission connection (SQLite cannot tell them apart), which costs a worker that
+   * checks once a second at most one needless look for due work per second.
+   */
   changedElsewhere(): boolean {
     const version = this.readDataVersion();
     const changed = version !== this.dataVersion;
