@@ -11,7 +11,7 @@ import { has8bit, isNonAscii } from '../smtp/eight-bit.js';
 import { reply } from '../smtp/reply.js';
 import type { ConnectionPool } from './connection-pool.js';
 import type { Destination, DestinationResolver } from './destinations.js';
-import type { DescribedFailure } from './failure.js';
+import { hostName, type DescribedFailure } from './failure.js';
 import type { Envelope, SmtpSession } from './session.js';
 import { transactionOutcomes } from './transaction.js';
 import { outcomeForAll, type DeliveryRequest, type Outcome, type Relay } from './types.js';
@@ -64,7 +64,7 @@ function needsSmtputf8(request: DeliveryRequest): boolean {
 }
 
 function smtputf8Refused(request: DeliveryRequest, session: SmtpSession): Outcome[] {
-  const refusal = reply(550, '5.6.7', `SMTPUTF8 is required, but was not offered by host ${session.relay.host}[${session.relay.address}]`);
+  const refusal = reply(550, '5.6.7', `SMTPUTF8 is required, but was not offered by host ${hostName(session.relay)}`);
   return outcomeForAll(request, { status: 'bounced', reply: refusal, remote: false, relay: session.relay, tls: session.tls });
 }
 

@@ -18,16 +18,14 @@ import type { MxRecord, Resolver } from '../platform/resolver.js';
 import { isNotFound } from '../platform/resolver.js';
 import { reply, type Reply } from '../smtp/reply.js';
 import { isPrivateAddress } from './address-policy.js';
+import { hostName } from './failure.js';
 import { RouteTable } from './routes.js';
-import type { OutcomeStatus } from './types.js';
+import type { OutcomeStatus, Relay } from './types.js';
 
 export const MAX_ADDRESSES = 5;
 
-export interface Destination {
-  readonly host: string;
-  readonly address: string;
-  readonly port: number;
-}
+/** Where to connect: an MX (or route) host, one of its addresses, and the port. */
+export type Destination = Relay;
 
 export type DestinationAnswer =
   | { readonly ok: true; readonly destinations: readonly Destination[] }
@@ -109,7 +107,7 @@ export class DestinationResolver {
     }
     const allowed = trusted || this.options.allowPrivateDestinations ? all : all.filter((d) => !isPrivateAddress(d.address));
     if (allowed.length === 0) {
-      const refused = all.map((d) => `${d.host}[${d.address}]`).join(', ');
+      const refused = all.map(hostName).join(', ');
       return defer('4.4.0', `delivery to ${domain} refused: ${refused} is not a public address (delivery.allowPrivateDestinations is off)`);
     }
     return { ok: true, destinations: allowed.slice(0, MAX_ADDRESSES) };

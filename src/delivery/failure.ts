@@ -22,8 +22,13 @@ export interface DescribedFailure {
   readonly command?: string;
 }
 
+/** "mx.example[192.0.2.1]", as Postfix names a host in its replies and logs. */
+export function hostName(relay: Pick<Relay, 'host' | 'address'>): string {
+  return `${relay.host}[${relay.address}]`;
+}
+
 export function relayName(relay: Relay): string {
-  return `${relay.host}[${relay.address}]:${relay.port}`;
+  return `${hostName(relay)}:${relay.port}`;
 }
 
 export function describeFailure(err: SmtpFailure, relay: Relay, during: string): DescribedFailure {
@@ -34,7 +39,7 @@ export function describeFailure(err: SmtpFailure, relay: Relay, during: string):
 }
 
 function localReply(err: SmtpFailure, relay: Relay, during: string): Reply {
-  const host = `${relay.host}[${relay.address}]`;
+  const host = hostName(relay);
   const cause = err.originalCode ?? '';
   if (err.code === 'ETIMEDOUT') {
     if (err.timeoutType === 'CONNECT_TIMEOUT') return reply(451, '4.4.1', `connect to ${relayName(relay)}: Connection timed out`);

@@ -82,7 +82,7 @@ export class SmtpSession {
   /** Connect through greeting, EHLO and STARTTLS; a failure says why, as a reply. */
   static open(options: SessionOptions): Promise<{ ok: true; session: SmtpSession } | { ok: false; failure: DescribedFailure }> {
     const { destination: d, timeouts } = options;
-    const relay: Relay = { host: d.host, address: d.address, port: d.port };
+    const relay: Relay = d;
     const servername = isIP(d.host) === 0 ? d.host : undefined;
     const connection = new SMTPConnection({
       host: d.address, port: d.port, name: options.hostname, servername, opportunisticTLS: true,

@@ -4,7 +4,7 @@
 // failures without a server reply are deferred (except a message larger than the server's SIZE,
 // which is bounced with 5.3.4 before it is sent, as Postfix does).
 import { isPermanent, isTransient, reply, type Reply } from '../smtp/reply.js';
-import { describeFailure, type DescribedFailure, type SmtpFailure } from './failure.js';
+import { describeFailure, hostName, type DescribedFailure, type SmtpFailure } from './failure.js';
 import { parseRemoteReply } from './remote-reply.js';
 import type { SendResult } from './session.js';
 import type { Outcome, OutcomeStatus, Relay, TlsInfo } from './types.js';
@@ -32,7 +32,7 @@ function accepted(response: string): DescribedFailure {
 function transactionFailure(result: Extract<SendResult, { ok: false }>, relay: Relay): DescribedFailure {
   const err: SmtpFailure = result.error;
   if (err.code === 'EMESSAGE' && !err.response && err.command === 'MAIL FROM') {
-    const limit = reply(552, '5.3.4', `message size exceeds the fixed limit of ${relay.host}[${relay.address}]`);
+    const limit = reply(552, '5.3.4', `message size exceeds the fixed limit of ${hostName(relay)}`);
     return { reply: limit, remote: false, command: 'MAIL FROM' };
   }
   return describeFailure(err, relay, result.accepted.length > 0 ? 'sending message data' : 'sending the envelope');
