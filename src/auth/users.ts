@@ -26,6 +26,8 @@ interface Row {
 }
 
 export const USER_NAME_PATTERN = /^[A-Za-z0-9._@+-]{1,64}$/;
+/** What USER_NAME_PATTERN allows, for messages. */
+export const USER_NAME_CHARS = '1-64 of A-Z a-z 0-9 . _ @ + -';
 
 export class UserStore {
   private readonly verified = new VerifiedCache();

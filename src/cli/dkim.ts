@@ -60,7 +60,7 @@ function keygen(domainArg: string, options: KeygenOptions): void {
     throw new CliError(`bad --bits ${options.bits}: use ${MIN_RSA_BITS} to ${MAX_RSA_BITS}`, EXIT.usage);
   }
   const { path, config } = configFrom(options);
-  if (config.dkim.keys.some((k) => normalizeDomain(k.domain) === domain && k.selector === options.selector)) {
+  if (config.dkim.keys.some((k) => normalizeDomain(k.domain) === domain && k.selector.toLowerCase() === options.selector.toLowerCase())) {
     throw new CliError(`selector ${options.selector} is already configured for ${domain}; choose a new one`);
   }
   const file = keyFileName(config.dkim.keyDir, domain, options.selector);

@@ -2,7 +2,7 @@
 // the running daemon at the next AUTH.
 import type { Command } from 'commander';
 import { generatePassword } from '../auth/password.js';
-import { USER_NAME_PATTERN, UserStore } from '../auth/users.js';
+import { USER_NAME_PATTERN, USER_NAME_CHARS, UserStore } from '../auth/users.js';
 import { senderPattern } from '../config/schema.js';
 import { CliError, EXIT, readStdinLine, run, withConfig, withSpool, type ConfigOption } from './common.js';
 
@@ -20,7 +20,7 @@ export function registerUserCommands(program: Command): void {
     .action((name: string, options: PasswordOption & { allow: string }) =>
       run(async () => {
         const allowed = parseAllowList(options.allow);
-        if (!USER_NAME_PATTERN.test(name)) throw new CliError(`bad user name "${name}": use 1-64 of A-Z a-z 0-9 . _ @ + -`, EXIT.usage);
+        if (!USER_NAME_PATTERN.test(name)) throw new CliError(`bad user name "${name}": use ${USER_NAME_CHARS}`, EXIT.usage);
         const { password, generated } = await passwordFrom(options);
         await withUsers(options, async (users) => {
           if (!(await users.add(name, password, allowed))) throw new CliError(`user ${name} already exists`);

@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { z } from 'zod';
+import { USER_NAME_CHARS, USER_NAME_PATTERN } from '../auth/users.js';
 import { normalizeDomain } from '../dkim/key-file.js';
 
 /** "host:port" or "[v6]:port"; the host may be a name, an IPv4 or a bracketed IPv6 address. */
@@ -173,7 +174,7 @@ const log = z.strictObject({
 });
 
 const initialUser = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9._@+-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ @ + -'),
+  name: z.string().regex(USER_NAME_PATTERN, `must be ${USER_NAME_CHARS}`),
   allow: z.array(senderPattern).min(1),
 });
 

@@ -115,6 +115,7 @@ describe('dkim keygen, dns, check', () => {
 
   test('keygen refuses a selector already in use, and bad arguments with exit 2', async () => {
     assert.equal((await cli('dkim', 'keygen', 'example.com', '--selector', 'e2026', '--algorithm', 'ed25519')).code, 1);
+    assert.equal((await cli('dkim', 'keygen', 'example.com', '--selector', 'E2026', '--algorithm', 'ed25519')).code, 1, 'selectors compare without case, as in the config');
     assert.equal((await cli('dkim', 'keygen', 'example.com', '--selector', 'bad selector')).code, 2);
     assert.equal((await cli('dkim', 'keygen', 'example.com', '--selector', 's', '--bits', '1024')).code, 2);
     assert.equal((await cli('dkim', 'keygen', 'example.com', '--selector', 's', '--algorithm', 'dsa')).code, 2);
