@@ -8,9 +8,13 @@ export function fillBacklog(path: string, recipients: number, now = Date.now()):
   const db = openSpool(path);
   const ids = new QueueIdGenerator(() => now - 3_600_000);
   const body = Buffer.from('From: <waiting@bench.example>\r\nSubject: waiting\r\n\r\nwaiting in the queue\r\n');
-  const insertMessage = db.prepare("INSERT INTO messages (id, sender, username, client_address, size, created_at, kind) VALUES (?, 'waiting@bench.example', 'bench', '127.0.0.1', ?, ?, 'message')");
+  const insertMessage = db.prepare(
+    "INSERT INTO messages (id, sender, username, client_address, size, created_at, kind) VALUES (?, 'waiting@bench.example', 'bench', '127.0.0.1', ?, ?, 'message')",
+  );
   const insertBody = db.prepare('INSERT INTO bodies (message_id, data) VALUES (?, ?)');
-  const insertRecipient = db.prepare("INSERT INTO recipients (message_id, address, domain, state, attempts, next_attempt_at, last_reply, updated_at) VALUES (?, ?, ?, 'deferred', 1, ?, '451 4.3.0 try again later', ?)");
+  const insertRecipient = db.prepare(
+    "INSERT INTO recipients (message_id, address, domain, state, attempts, next_attempt_at, last_reply, updated_at) VALUES (?, ?, ?, 'deferred', 1, ?, '451 4.3.0 try again later', ?)",
+  );
   const perMessage = 10;
   const batch = db.transaction((from: number, to: number) => {
     for (let m = from; m < to; m++) {

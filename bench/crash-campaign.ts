@@ -17,8 +17,12 @@ const { values } = parseArgs({
 });
 
 const options = {
-  kills: Number(values.kills), senders: Number(values.senders), seed: Number(values.seed),
-  maxRunMs: Number(values['max-run-ms']), mtaDownDuringKills: values['mta-down'], settleMs: 120_000,
+  kills: Number(values.kills),
+  senders: Number(values.senders),
+  seed: Number(values.seed),
+  maxRunMs: Number(values['max-run-ms']),
+  mtaDownDuringKills: values['mta-down'],
+  settleMs: 120_000,
 };
 const figures = await runCampaign(options);
 console.log(JSON.stringify({ ...options, ...figures }));

@@ -8,7 +8,8 @@ import { parseSigningKey, type SigningKey } from '../src/dkim/key-file.js';
 import { signMessage } from '../src/dkim/signer.js';
 
 const iterations = Number(process.argv[2] ?? 2000);
-const header = 'Received: from app (127.0.0.1)\r\n\tby relay.example.com (smarthost) with ESMTPSA id 0123456789ABCD\r\n' +
+const header =
+  'Received: from app (127.0.0.1)\r\n\tby relay.example.com (smarthost) with ESMTPSA id 0123456789ABCD\r\n' +
   'From: Alerts <alerts@example.com>\r\nTo: someone@remote.test\r\nSubject: disk space low\r\n' +
   'Date: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <m1@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n';
 const line = 'The quick brown fox jumps over the lazy dog, 0123456789 times.\r\n';
@@ -35,7 +36,9 @@ const time = Math.floor(Date.now() / 1000);
 process.stdout.write(`message: ${message.length} bytes, ${iterations} iterations\n`);
 await measure('smarthost signMessage, Ed25519', iterations, () => signMessage(message, { domain: 'example.com', keys: [ed.key] }, time));
 await measure('smarthost signMessage, RSA-2048', iterations, () => signMessage(message, { domain: 'example.com', keys: [rsa.key] }, time));
-await measure('smarthost signMessage, RSA-2048 + Ed25519', iterations, () => signMessage(message, { domain: 'example.com', keys: [rsa.key, ed.key] }, time));
+await measure('smarthost signMessage, RSA-2048 + Ed25519', iterations, () =>
+  signMessage(message, { domain: 'example.com', keys: [rsa.key, ed.key] }, time),
+);
 const viaMailauth = (pem: string, algorithm: string) => () => {
   const signature = { signingDomain: 'example.com', selector: 's', privateKey: pem, algorithm };
   return dkimSign(message, { ...signature, canonicalization: 'relaxed/relaxed', signatureData: [signature] });

@@ -69,9 +69,15 @@ function reportDataEnd(): void {
 
 function message(i: number, o: LoadOptions, to: readonly string[]): string {
   const head = [
-    `From: Bench <${o.from}>`, `To: ${to.join(', ')}`, `Subject: bench message ${i}`,
-    `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`, `Message-ID: <bench.${i}.${Date.now()}@${o.from.split('@')[1]}>`,
-    'MIME-Version: 1.0', 'Content-Type: text/plain; charset=us-ascii', '', '',
+    `From: Bench <${o.from}>`,
+    `To: ${to.join(', ')}`,
+    `Subject: bench message ${i}`,
+    `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
+    `Message-ID: <bench.${i}.${Date.now()}@${o.from.split('@')[1]}>`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=us-ascii',
+    '',
+    '',
   ].join('\r\n');
   const line = 'The quick brown fox jumps over the lazy dog, again and again and again.\r\n';
   return head + line.repeat(Math.max(1, Math.ceil((o.size - head.length) / line.length)));
@@ -80,8 +86,13 @@ function message(i: number, o: LoadOptions, to: readonly string[]): string {
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   reportDataEnd();
   const transport = nodemailer.createTransport({
-    pool: true, maxConnections: o.connections, maxMessages: Infinity, host: '127.0.0.1', port: o.port,
-    requireTLS: true, tls: { rejectUnauthorized: false },
+    pool: true,
+    maxConnections: o.connections,
+    maxMessages: Infinity,
+    host: '127.0.0.1',
+    port: o.port,
+    requireTLS: true,
+    tls: { rejectUnauthorized: false },
     ...(o.user ? { auth: { user: o.user, pass: o.password ?? '' } } : {}),
   });
   const latencies: number[] = [];
@@ -122,8 +133,15 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const cpu = process.cpuUsage(cpu0);
   loopDelay.disable();
   return {
-    accepted: latencies.length, failed, ...(firstError ? { firstError } : {}), startedAt, finishedAt, latencies, transactionLatencies,
-    cpuUs: cpu.user + cpu.system, eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+    accepted: latencies.length,
+    failed,
+    ...(firstError ? { firstError } : {}),
+    startedAt,
+    finishedAt,
+    latencies,
+    transactionLatencies,
+    cpuUs: cpu.user + cpu.system,
+    eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
   };
 }
 

@@ -19,7 +19,7 @@ const { values, positionals } = parseArgs({ allowPositionals: true, options: { t
 const profile = JSON.parse(readFileSync(positionals[0] ?? '', 'utf8')) as Profile;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const selfUs = new Map<number, number>();
-profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+for (const [i, id] of profile.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
 
 function area(url: string, name: string): string {
   if (name === '(idle)' || name === '(program)' || name === '(garbage collector)') return name;

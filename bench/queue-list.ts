@@ -40,17 +40,43 @@ async function fill(): Promise<void> {
       const createdAt = now - (MESSAGES - i) * 1000;
       const id = new QueueIdGenerator(() => createdAt).next();
       const recipients = Array.from({ length: 1 + (i % 3) }, (_, r) => `r${r}@d${(i + r) % 1000}.example`);
-      pending.push(enqueuer.enqueue({ id, sender: `app${i % 50}@example.com`, username: 'bench', clientAddress: '127.0.0.1', recipients, body, createdAt, kind: 'message', smtputf8: false }));
+      pending.push(
+        enqueuer.enqueue({
+          id,
+          sender: `app${i % 50}@example.com`,
+          username: 'bench',
+          clientAddress: '127.0.0.1',
+          recipients,
+          body,
+          createdAt,
+          kind: 'message',
+          smtputf8: false,
+        }),
+      );
       if (i % 10 < 8) {
         for (const address of recipients) {
-          results.push({ messageId: id, address, state: 'deferred', at: createdAt + 60_000, nextAttemptAt: now + 600_000, outcome: 'deferred', reply: '451 4.3.0 Try again later', mxHost: 'mx.example', mxAddress: '192.0.2.1', relay: 'mx.example[192.0.2.1]:25', tls: 'none' });
+          results.push({
+            messageId: id,
+            address,
+            state: 'deferred',
+            at: createdAt + 60_000,
+            nextAttemptAt: now + 600_000,
+            outcome: 'deferred',
+            reply: '451 4.3.0 Try again later',
+            mxHost: 'mx.example',
+            mxAddress: '192.0.2.1',
+            relay: 'mx.example[192.0.2.1]:25',
+            tls: 'none',
+          });
         }
       }
       if (i % 10 === 7) held.push(id);
     }
     await Promise.all(pending);
     store.record(results);
-    db.transaction(() => held.forEach((id) => admin.hold(id, now)))();
+    db.transaction(() => {
+      for (const id of held) admin.hold(id, now);
+    })();
   }
   recordDaemonStart(db, { pid: 1, version: 'bench', startedAt: now, listeners: [], metrics: null });
   db.pragma('wal_checkpoint(TRUNCATE)');
@@ -61,9 +87,13 @@ function time(label: string, cliArgs: string[]): void {
   const runs: number[] = [];
   for (let i = 0; i < 3; i++) {
     const start = performance.now();
-    const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'smarthost.js'), ...cliArgs, '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 20 });
+    const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'smarthost.js'), ...cliArgs, '--config', config], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      maxBuffer: 1 << 20,
+    });
     runs.push(performance.now() - start);
-    if (result.status !== 0 && !(cliArgs[0] === 'status' && result.status === 1)) throw new Error(`${label}: exit ${result.status}: ${String(result.stderr)}`);
+    if (result.status !== 0 && !(cliArgs[0] === 'status' && result.status === 1))
+      throw new Error(`${label}: exit ${result.status}: ${String(result.stderr)}`);
   }
   runs.sort((a, b) => a - b);
   console.log(`${label.padEnd(42)} ${(runs[1] ?? 0).toFixed(0).padStart(6)} ms   (runs: ${runs.map((r) => r.toFixed(0)).join(', ')})`);
@@ -79,7 +109,9 @@ function perCall(label: string, n: number, fn: () => void): void {
 writeFileSync(config, JSON.stringify({ hostname: 'bench.test', spool: { path: spool }, dkim: { keyDir: join(dir, 'dkim') } }));
 const filling = performance.now();
 await fill();
-console.log(`spool: ${MESSAGES} messages, ${(statSync(spool).size / 1e6).toFixed(0)} MB, filled in ${((performance.now() - filling) / 1000).toFixed(1)} s`);
+console.log(
+  `spool: ${MESSAGES} messages, ${(statSync(spool).size / 1e6).toFixed(0)} MB, filled in ${((performance.now() - filling) / 1000).toFixed(1)} s`,
+);
 time('smarthost --help (process start)', ['--help']);
 time('queue list (text)', ['queue', 'list']);
 time('queue list --json', ['queue', 'list', '--json']);

@@ -65,10 +65,20 @@ function median(values: readonly number[]): number {
 
 export function printTable(records: readonly RunRecord[], params: Record<string, unknown>): void {
   const targets = [...new Set(records.map((r) => r.target))];
-  const medians = new Map(targets.map((t) => [t, new Map(FIGURES.map(([key]) => {
-    const values = records.filter((r) => r.target === t).map((r) => figure(r, key)).filter((v): v is number => typeof v === 'number' && !Number.isNaN(v));
-    return [key, values.length > 0 ? median(values) : NaN];
-  }))]));
+  const medians = new Map(
+    targets.map((t) => [
+      t,
+      new Map(
+        FIGURES.map(([key]) => {
+          const values = records
+            .filter((r) => r.target === t)
+            .map((r) => figure(r, key))
+            .filter((v): v is number => typeof v === 'number' && !Number.isNaN(v));
+          return [key, values.length > 0 ? median(values) : NaN];
+        }),
+      ),
+    ]),
+  );
   const header = ['figure (median)', ...targets, ...(targets.length === 2 ? ['smarthost/postfix'] : [])];
   const rows = FIGURES.map(([key, label, digits]) => {
     const cells = targets.map((t) => fmt(medians.get(t)?.get(key), digits));
@@ -83,7 +93,8 @@ export function printTable(records: readonly RunRecord[], params: Record<string,
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
   process.stdout.write(`\n${JSON.stringify(params)}\n${line(header)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);
   for (const row of rows) process.stdout.write(`${line(row)}\n`);
-  if (targets.includes('postfix')) process.stdout.write('Postfix runs without AUTH and without DKIM (it has no SASL backend here); smarthost with both.\n');
+  if (targets.includes('postfix'))
+    process.stdout.write('Postfix runs without AUTH and without DKIM (it has no SASL backend here); smarthost with both.\n');
 }
 
 function fmt(value: number | undefined, digits: number): string {

@@ -51,19 +51,29 @@ const PORTS = { smarthost: 25870, postfix: 25871, postfixPlain: 25872 };
 
 function runLoadProcess(options: LoadOptions): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'load.ts'), '--run', JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'load.ts'), '--run', JSON.stringify(options)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))));
   });
 }
 
-const pct = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+const pct = (sorted: readonly number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
 async function startTarget(name: 'smarthost' | 'postfix', spoolPath?: string): Promise<Target> {
   const sink = `${SINK.host}:${SINK.port}`;
   return name === 'smarthost'
-    ? startSmarthost({ port: PORTS.smarthost, sink, dkim: params.dkim, ...(spoolPath ? { spoolPath } : {}), ...(args.profile ? { profileDir: args.profile } : {}), logLevel: args['log-level'] })
+    ? startSmarthost({
+        port: PORTS.smarthost,
+        sink,
+        dkim: params.dkim,
+        ...(spoolPath ? { spoolPath } : {}),
+        ...(args.profile ? { profileDir: args.profile } : {}),
+        logLevel: args['log-level'],
+      })
     : startPostfix({ port: PORTS.postfix, plainPort: PORTS.postfixPlain, sinkHost: SINK.host, sinkPort: SINK.port });
 }
 
@@ -80,8 +90,14 @@ async function runOnce(name: 'smarthost' | 'postfix', repeat: number): Promise<R
   try {
     const cpu0 = treeCpuSeconds(target.pid);
     const load = await runLoadProcess({
-      port: target.port, connections: params.connections, messages: params.messages, size: params.size,
-      recipients: params.recipients, from: 'load@bench.example', toDomain: 'sink.example', timeLimitMs: params.timeLimitMs,
+      port: target.port,
+      connections: params.connections,
+      messages: params.messages,
+      size: params.size,
+      recipients: params.recipients,
+      from: 'load@bench.example',
+      toDomain: 'sink.example',
+      timeLimitMs: params.timeLimitMs,
       ...(target.user ? { user: target.user, password: target.password ?? '' } : {}),
     });
     const delivered = await sink.waitFor(load.accepted, params.timeLimitMs);
@@ -90,11 +106,21 @@ async function runOnce(name: 'smarthost' | 'postfix', repeat: number): Promise<R
     const acceptSeconds = (load.finishedAt - load.startedAt) / 1000;
     const e2eSeconds = (sink.lastAt - load.startedAt) / 1000;
     return {
-      at: new Date().toISOString(), target: name, repeat, ...params, sink: sink.kind,
-      accepted: load.accepted, failed: load.failed, ...(load.firstError ? { firstError: load.firstError } : {}), delivered,
+      at: new Date().toISOString(),
+      target: name,
+      repeat,
+      ...params,
+      sink: sink.kind,
+      accepted: load.accepted,
+      failed: load.failed,
+      ...(load.firstError ? { firstError: load.firstError } : {}),
+      delivered,
       acceptedPerSec: load.accepted / acceptSeconds,
-      latencyP50: pct(load.latencies, 50), latencyP95: pct(load.latencies, 95), latencyP99: pct(load.latencies, 99),
-      transactionP50: pct(load.transactionLatencies, 50), transactionP99: pct(load.transactionLatencies, 99),
+      latencyP50: pct(load.latencies, 50),
+      latencyP95: pct(load.latencies, 95),
+      latencyP99: pct(load.latencies, 99),
+      transactionP50: pct(load.transactionLatencies, 50),
+      transactionP99: pct(load.transactionLatencies, 99),
       e2ePerSec: delivered >= load.accepted && load.accepted > 0 ? delivered / e2eSeconds : 0,
       cpuUsPerMessage: ((cpu1.total - cpu0.total) * 1e6) / Math.max(1, load.accepted),
       cpuUserUsPerMessage: ((cpu1.user - cpu0.user) * 1e6) / Math.max(1, load.accepted),
@@ -103,7 +129,8 @@ async function runOnce(name: 'smarthost' | 'postfix', repeat: number): Promise<R
       loadGeneratorEventLoopDelayP99Ms: load.eventLoopDelayP99Ms,
       peakRssMiB: name === 'smarthost' ? peakRssMiB(target.pid) : null,
       ...(runtime ? { runtime } : {}),
-      node: process.version, commit: gitCommit(),
+      node: process.version,
+      commit: gitCommit(),
     };
   } finally {
     await target.stop();
@@ -117,16 +144,22 @@ async function scrapeRuntime(port: number): Promise<Record<string, number>> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const value = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
-    const gc = (kind: string, what: 'sum' | 'count'): number => Number(new RegExp(`^smarthost_nodejs_gc_duration_seconds_${what}\\{kind="${kind}"\\} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
-    const buckets = [...text.matchAll(/^smarthost_accept_latency_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((m) => ({ le: Number(m[1]), count: Number(m[2]) }));
+    const gc = (kind: string, what: 'sum' | 'count'): number =>
+      Number(new RegExp(`^smarthost_nodejs_gc_duration_seconds_${what}\\{kind="${kind}"\\} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
+    const buckets = [...text.matchAll(/^smarthost_accept_latency_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((m) => ({
+      le: Number(m[1]),
+      count: Number(m[2]),
+    }));
     return {
       daemonAcceptP50Ms: histogramQuantile(buckets, 0.5) * 1000,
       daemonAcceptP95Ms: histogramQuantile(buckets, 0.95) * 1000,
       daemonAcceptP99Ms: histogramQuantile(buckets, 0.99) * 1000,
       eventLoopDelayP99Ms: value('smarthost_nodejs_eventloop_lag_p99_seconds') * 1000,
       eventLoopDelayMaxMs: value('smarthost_nodejs_eventloop_lag_max_seconds') * 1000,
-      gcMajorMs: gc('major', 'sum') * 1000, gcMajorCount: gc('major', 'count'),
-      gcMinorMs: gc('minor', 'sum') * 1000, gcMinorCount: gc('minor', 'count'),
+      gcMajorMs: gc('major', 'sum') * 1000,
+      gcMajorCount: gc('major', 'count'),
+      gcMinorMs: gc('minor', 'sum') * 1000,
+      gcMinorCount: gc('minor', 'count'),
     };
   } catch {
     return {};
@@ -165,7 +198,9 @@ for (let repeat = 1; repeat <= params.repeats; repeat++) {
     const record = await runOnce(name, repeat);
     records.push(record);
     appendFileSync(args.out, `${JSON.stringify(record)}\n`);
-    process.stderr.write(`run ${repeat}/${params.repeats} ${name}: ${record.accepted} accepted, ${record.acceptedPerSec.toFixed(0)}/s, e2e ${record.e2ePerSec.toFixed(0)}/s, ${record.cpuUsPerMessage.toFixed(0)} µs CPU/msg (user ${record.cpuUserUsPerMessage.toFixed(0)}, system ${record.cpuSystemUsPerMessage.toFixed(0)}); load generator ${record.loadGeneratorCpuUsPerMessage.toFixed(0)} µs/msg\n`);
+    process.stderr.write(
+      `run ${repeat}/${params.repeats} ${name}: ${record.accepted} accepted, ${record.acceptedPerSec.toFixed(0)}/s, e2e ${record.e2ePerSec.toFixed(0)}/s, ${record.cpuUsPerMessage.toFixed(0)} µs CPU/msg (user ${record.cpuUserUsPerMessage.toFixed(0)}, system ${record.cpuSystemUsPerMessage.toFixed(0)}); load generator ${record.loadGeneratorCpuUsPerMessage.toFixed(0)} µs/msg\n`,
+    );
   }
 }
 printTable(records, params);

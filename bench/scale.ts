@@ -35,23 +35,41 @@ function median(runs: number, body: () => void): number {
   return times.sort((a, b) => a - b)[Math.floor(runs / 2)] ?? NaN;
 }
 
-const report = (what: string, ms: number): void => void process.stdout.write(`${what.padEnd(58)} ${ms.toFixed(ms < 10 ? 2 : 0).padStart(8)} ms\n`);
+const report = (what: string, ms: number): void =>
+  void process.stdout.write(`${what.padEnd(58)} ${ms.toFixed(ms < 10 ? 2 : 0).padStart(8)} ms\n`);
 
 const now = Date.now();
 let t0 = performance.now();
 fillBacklog(spool, RECIPIENTS, now);
-process.stdout.write(`spool: ${RECIPIENTS} waiting recipients, ${(statSync(spool).size / 2 ** 20).toFixed(0)} MiB, filled in ${((performance.now() - t0) / 1000).toFixed(1)} s\n\n`);
+process.stdout.write(
+  `spool: ${RECIPIENTS} waiting recipients, ${(statSync(spool).size / 2 ** 20).toFixed(0)} MiB, filled in ${((performance.now() - t0) / 1000).toFixed(1)} s\n\n`,
+);
 
 const db = openSpool(spool);
 const store = new DeliveryStore(db, { leaseMs: 3_600_000, keepDeliveredMs: 0 });
 const stats = new QueueStats(db);
-report('claim due work, nothing due', median(5, () => store.claimDue(now, 200)));
-report('next due time', median(5, () => store.nextDue()));
+report(
+  'claim due work, nothing due',
+  median(5, () => store.claimDue(now, 200)),
+);
+report(
+  'next due time',
+  median(5, () => store.nextDue()),
+);
 // Make 1,000 recipients due; each claim takes 200 of them (and leases them, so the next takes others).
-db.prepare("UPDATE recipients SET next_attempt_at = ? WHERE rowid IN (SELECT rowid FROM recipients LIMIT 1000)").run(now - 1000);
-report('claim 200 due recipients among them', median(5, () => store.claimDue(now, 200)));
-report('recipients by waiting state (status, metrics)', median(5, () => stats.recipientCounts()));
-report('oldest waiting message (status, metrics)', median(5, () => stats.oldestWaiting()));
+db.prepare('UPDATE recipients SET next_attempt_at = ? WHERE rowid IN (SELECT rowid FROM recipients LIMIT 1000)').run(now - 1000);
+report(
+  'claim 200 due recipients among them',
+  median(5, () => store.claimDue(now, 200)),
+);
+report(
+  'recipients by waiting state (status, metrics)',
+  median(5, () => stats.recipientCounts()),
+);
+report(
+  'oldest waiting message (status, metrics)',
+  median(5, () => stats.oldestWaiting()),
+);
 for (const statement of [
   "SELECT r.rowid FROM recipients r INDEXED BY recipients_due JOIN messages m ON m.id = r.message_id WHERE r.state IN ('queued', 'deferred') AND r.next_attempt_at <= 1 ORDER BY r.next_attempt_at LIMIT 200",
   "SELECT next_attempt_at FROM recipients INDEXED BY recipients_due WHERE state IN ('queued', 'deferred') ORDER BY next_attempt_at LIMIT 1",

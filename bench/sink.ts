@@ -37,7 +37,9 @@ export class Sink {
     const out = openSync(counterFile, 'w');
     const child = useSink
       ? spawn(SMTP_SINK, ['-u', 'nobody', '-c', `${host}:${port}`, '1024'], { stdio: ['ignore', out, 'inherit'] })
-      : spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve', host, String(port)], { stdio: ['ignore', out, 'inherit'] });
+      : spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve', host, String(port)], {
+          stdio: ['ignore', out, 'inherit'],
+        });
     closeSync(out);
     const sink = new Sink(child, counterFile, useSink ? 'smtp-sink' : 'smtp-server');
     let exited: number | null = null;
@@ -107,7 +109,11 @@ async function waitForPort(host: string, port: number): Promise<void> {
 function serve(host: string, port: number): void {
   let messages = 0;
   const server = new SMTPServer({
-    authOptional: true, disabledCommands: ['AUTH'], hideSTARTTLS: false, logger: false, disableReverseLookup: true,
+    authOptional: true,
+    disabledCommands: ['AUTH'],
+    hideSTARTTLS: false,
+    logger: false,
+    disableReverseLookup: true,
     onData(stream, _session, callback) {
       stream.on('end', () => {
         messages++;

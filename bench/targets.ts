@@ -35,12 +35,16 @@ export interface SmarthostOptions {
 const USER = { name: 'bench', password: 'bench-password-0123456789' };
 
 function runCli(args: string[], configPath: string, stdin = ''): string {
-  return execFileSync(process.execPath, [join(ROOT, 'bin', 'smarthost.js'), ...args, '--config', configPath], { input: stdin, encoding: 'utf8' });
+  return execFileSync(process.execPath, [join(ROOT, 'bin', 'smarthost.js'), ...args, '--config', configPath], {
+    input: stdin,
+    encoding: 'utf8',
+  });
 }
 
 export async function startSmarthost(o: SmarthostOptions): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'smarthost-bench-'));
-  const keys = o.dkim === 'none' ? [] : [{ domain: 'bench.example', selector: 'bench', algorithm: o.dkim, privateKey: writeDkimKey(dir, o.dkim) }];
+  const keys =
+    o.dkim === 'none' ? [] : [{ domain: 'bench.example', selector: 'bench', algorithm: o.dkim, privateKey: writeDkimKey(dir, o.dkim) }];
   const config = {
     hostname: 'relay.bench.example',
     spool: { path: o.spoolPath ?? join(dir, 'spool.db') },
@@ -60,11 +64,18 @@ export async function startSmarthost(o: SmarthostOptions): Promise<Target> {
     // already there (a pre-filled spool)
   }
   const nodeArgs = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'smarthost.js'), 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'smarthost.js'), 'serve', '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   child.stdout?.resume();
   await waitForGreeting(child, o.port);
   return {
-    name: 'smarthost', port: o.port, pid: child.pid ?? 0, dir, user: USER.name, password: USER.password,
+    name: 'smarthost',
+    port: o.port,
+    pid: child.pid ?? 0,
+    dir,
+    user: USER.name,
+    password: USER.password,
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
@@ -103,7 +114,14 @@ async function waitForGreeting(child: ChildProcess, port: number, timeoutMs = 20
 export function ensurePostfix(): void {
   if (existsSync('/usr/sbin/postfix')) return;
   if (userInfo().uid !== 0) throw new Error('Postfix is not installed and installing it needs root');
-  execFileSync('sh', ['-c', 'echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix'], { stdio: 'inherit' });
+  execFileSync(
+    'sh',
+    [
+      '-c',
+      'echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix',
+    ],
+    { stdio: 'inherit' },
+  );
 }
 
 export async function startPostfix(o: { port: number; plainPort: number; sinkHost: string; sinkPort: number }): Promise<Target> {
@@ -116,17 +134,25 @@ export async function startPostfix(o: { port: number; plainPort: number; sinkHos
   const { cert, key } = selfSignedCertificate('pfbench.localdomain');
   writeFileSync(join(dir, 'tls', 'cert.pem'), cert);
   writeFileSync(join(dir, 'tls', 'key.pem'), key, { mode: 0o600 });
-  const fill = (text: string): string => text
-    .replaceAll('@BENCH_DIR@', dir).replaceAll('@SUBMIT_PORT@', String(o.port)).replaceAll('@PLAIN_PORT@', String(o.plainPort))
-    .replaceAll('@SINK_HOST@', o.sinkHost).replaceAll('@SINK_PORT@', String(o.sinkPort));
-  for (const file of ['main.cf', 'master.cf']) writeFileSync(join(dir, 'conf', file), fill(readFileSync(join(ROOT, 'bench', 'postfix', file), 'utf8')));
+  const fill = (text: string): string =>
+    text
+      .replaceAll('@BENCH_DIR@', dir)
+      .replaceAll('@SUBMIT_PORT@', String(o.port))
+      .replaceAll('@PLAIN_PORT@', String(o.plainPort))
+      .replaceAll('@SINK_HOST@', o.sinkHost)
+      .replaceAll('@SINK_PORT@', String(o.sinkPort));
+  for (const file of ['main.cf', 'master.cf'])
+    writeFileSync(join(dir, 'conf', file), fill(readFileSync(join(ROOT, 'bench', 'postfix', file), 'utf8')));
   execFileSync('postfix', ['-c', join(dir, 'conf'), 'start'], { stdio: 'ignore' });
   const pidFile = join(dir, 'spool', 'pid', 'master.pid');
   for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   await new Promise((r) => setTimeout(r, 500));
   return {
-    name: 'postfix', port: o.port, pid, dir,
+    name: 'postfix',
+    port: o.port,
+    pid,
+    dir,
     stop: async () => {
       execFileSync('postfix', ['-c', join(dir, 'conf'), 'stop'], { stdio: 'ignore' });
       for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));

@@ -55,11 +55,24 @@ async function startPipeline(config: Config, configPath: string, files: ConfigFi
   const bookkeeping = openSpool(config.spool.path, { busyTimeout: config.spool.busyTimeout, synchronous: 'NORMAL' });
   for (const connection of [db, bookkeeping]) deferAutomaticCheckpoints(connection);
   const checkpointer = startCheckpointer({
-    path: config.spool.path, busyTimeout: config.spool.busyTimeout,
+    path: config.spool.path,
+    busyTimeout: config.spool.busyTimeout,
     onError: (err) => logger.error({ err }, 'the WAL checkpoint thread failed; checkpoints fall back to the committing connections'),
   });
-  const delivery = createDelivery({ config, db: bookkeeping, enqueuer, ids, clock: systemClock, logger, signer: dkim.signIfKeyExists, metrics });
-  const listeners = await startSubmission({ config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign }, files.tls);
+  const delivery = createDelivery({
+    config,
+    db: bookkeeping,
+    enqueuer,
+    ids,
+    clock: systemClock,
+    logger,
+    signer: dkim.signIfKeyExists,
+    metrics,
+  });
+  const listeners = await startSubmission(
+    { config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign },
+    files.tls,
+  );
   delivery.start();
   const operations = await startOperations({ config, configPath, db, clock: systemClock, logger, metrics, dkim, listeners });
   logger.info({ hostname: config.hostname, spool: config.spool.path, version: VERSION, pid: process.pid }, 'ready');

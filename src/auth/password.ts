@@ -19,9 +19,7 @@ async function derive(password: string, salt: Buffer, options: ScryptOptions, ke
   running++;
   try {
     return await new Promise((resolve, reject) => {
-      scrypt(password.normalize('NFC'), salt, keyLength, { ...options, maxmem }, (err, key) =>
-        err ? reject(err) : resolve(key),
-      );
+      scrypt(password.normalize('NFC'), salt, keyLength, { ...options, maxmem }, (err, key) => (err ? reject(err) : resolve(key)));
     });
   } finally {
     running--;

@@ -51,7 +51,8 @@ export class UserStore {
       return null;
     }
     const hash = row.password_hash;
-    const ok = this.verified.has(name, password, hash) || (await this.verified.verify(name, password, hash, () => verifyPassword(password, hash)));
+    const ok =
+      this.verified.has(name, password, hash) || (await this.verified.verify(name, password, hash, () => verifyPassword(password, hash)));
     return ok ? toUser(row) : null;
   }
 

@@ -30,10 +30,12 @@ export class VerifiedCache {
     const key = `${storedHash}\0${this.tag(name, password).toString('base64')}`;
     const pending = this.inFlight.get(key);
     if (pending) return pending;
-    const run = verify().then((ok) => {
-      if (ok) this.remember(name, password, storedHash);
-      return ok;
-    }).finally(() => this.inFlight.delete(key));
+    const run = verify()
+      .then((ok) => {
+        if (ok) this.remember(name, password, storedHash);
+        return ok;
+      })
+      .finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, run);
     return run;
   }

@@ -34,18 +34,35 @@ export async function bounceNow(deps: AdministrativeBounceDeps, id: string): Pro
   const addresses = message.recipients.filter((r) => WAITING.has(r.state)).map((r) => r.address);
   if (addresses.length === 0) return { found: true, bounced: [], dsn: null };
   const now = deps.clock.now();
-  const failed: FailedRecipient[] = addresses.map((address) => ({ address, reply: RETURNED_BY_ADMINISTRATOR, remote: false, relay: null, expired: false, at: now }));
+  const failed: FailedRecipient[] = addresses.map((address) => ({
+    address,
+    reply: RETURNED_BY_ADMINISTRATOR,
+    remote: false,
+    relay: null,
+    expired: false,
+    at: now,
+  }));
   const originalHeader = message.body ? Buffer.from(splitMessage(message.body).header) : Buffer.alloc(0);
-  const dsn = message.sender === ''
-    ? null
-    : await deps.bouncer.bounce({ queueId: id, sender: message.sender, arrivedAt: message.createdAt, originalHeader }, failed);
+  const dsn =
+    message.sender === ''
+      ? null
+      : await deps.bouncer.bounce({ queueId: id, sender: message.sender, arrivedAt: message.createdAt, originalHeader }, failed);
   deps.store.record(addresses.map((address) => bouncedResult(id, address, now)));
   return { found: true, bounced: addresses, dsn };
 }
 
 function bouncedResult(messageId: string, address: string, at: number): RecipientResult {
   return {
-    messageId, address, state: 'bounced', at, nextAttemptAt: at, outcome: 'bounced',
-    reply: formatReply(RETURNED_BY_ADMINISTRATOR), mxHost: null, mxAddress: null, relay: null, tls: null,
+    messageId,
+    address,
+    state: 'bounced',
+    at,
+    nextAttemptAt: at,
+    outcome: 'bounced',
+    reply: formatReply(RETURNED_BY_ADMINISTRATOR),
+    mxHost: null,
+    mxAddress: null,
+    relay: null,
+    tls: null,
   };
 }

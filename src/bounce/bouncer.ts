@@ -37,11 +37,28 @@ export class Bouncer {
     const dsnId = ids.next();
     const now = clock.now();
     const boundary = `${dsnId}.${randomBytes(6).toString('hex')}/${hostname}`;
-    const dsn = buildDsn({ hostname, queueId: source.queueId, dsnId, sender: source.sender, arrivedAt: source.arrivedAt, date: now, boundary, recipients: failed, originalHeader: source.originalHeader });
+    const dsn = buildDsn({
+      hostname,
+      queueId: source.queueId,
+      dsnId,
+      sender: source.sender,
+      arrivedAt: source.arrivedAt,
+      date: now,
+      boundary,
+      recipients: failed,
+      originalHeader: source.originalHeader,
+    });
     const body = this.sign ? await this.sign(dsn, `MAILER-DAEMON@${hostname}`, dsnId) : dsn;
     await enqueuer.enqueue({
-      id: dsnId, sender: '', username: null, clientAddress: null, recipients: [source.sender], body,
-      createdAt: now, kind: 'bounce', smtputf8: isNonAscii(source.sender),
+      id: dsnId,
+      sender: '',
+      username: null,
+      clientAddress: null,
+      recipients: [source.sender],
+      body,
+      createdAt: now,
+      kind: 'bounce',
+      smtputf8: isNonAscii(source.sender),
     });
     return dsnId;
   }

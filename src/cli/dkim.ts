@@ -87,8 +87,17 @@ function list(options: JsonOption): void {
   const rows = config.dkim.keys.map((entry, i) => {
     const key = loadDkimKey(entry, `dkim.keys.${i}.privateKey`);
     const domain = normalizeDomain(entry.domain);
-    const base = { domain, selector: entry.selector, algorithm: entry.algorithm, active: entry.active, privateKey: entry.privateKey, dnsName: dkimName(entry.selector, domain) };
-    return typeof key === 'string' ? { ...base, bits: null, record: null, problem: key } : { ...base, bits: key.bits, record: dkimRecord(key).value, problem: null };
+    const base = {
+      domain,
+      selector: entry.selector,
+      algorithm: entry.algorithm,
+      active: entry.active,
+      privateKey: entry.privateKey,
+      dnsName: dkimName(entry.selector, domain),
+    };
+    return typeof key === 'string'
+      ? { ...base, bits: null, record: null, problem: key }
+      : { ...base, bits: key.bits, record: dkimRecord(key).value, problem: null };
   });
   if (options.json) return printJson({ requireKey: config.dkim.requireKey, keys: rows });
   for (const r of rows) {
@@ -105,7 +114,8 @@ function dns(domainArg: string, options: JsonOption): number {
   if (options.json) {
     printJson({ domain, signingDomain: selection?.domain ?? null, records });
   } else {
-    if (selection && selection.domain !== domain) process.stdout.write(`; ${domain} is signed as its parent ${selection.domain} (d=${selection.domain})\n`);
+    if (selection && selection.domain !== domain)
+      process.stdout.write(`; ${domain} is signed as its parent ${selection.domain} (d=${selection.domain})\n`);
     for (const r of records) process.stdout.write(`; ${describe(r)}\n${zoneLine(r)}\n`);
   }
   if (missing) process.stderr.write(`smarthost: ${missing}\n`);
@@ -120,7 +130,9 @@ async function check(domainArg: string, options: JsonOption): Promise<number> {
   const results = await Promise.all(selection.keys.map((key) => checkKey(resolver, key)));
   const ok = results.every((r) => r.status === 'match');
   if (options.json) printJson({ domain, signingDomain: selection.domain, ok, selectors: results });
-  else for (const r of results) process.stdout.write(`${r.name}\t${r.algorithm}\t${r.active ? 'active' : 'inactive'}\t${r.status}\t${r.detail}\n`);
+  else
+    for (const r of results)
+      process.stdout.write(`${r.name}\t${r.algorithm}\t${r.active ? 'active' : 'inactive'}\t${r.status}\t${r.detail}\n`);
   return ok ? EXIT.ok : EXIT.notFound;
 }
 

@@ -1,7 +1,12 @@
 // Formatting shared by the admin commands' text output: ages ("2d 4h", "3m 12s"), sizes ("1.2 MB"),
 // ISO times, and JSON on stdout.
 
-const AGE_UNITS: ReadonlyArray<readonly [string, number]> = [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]];
+const AGE_UNITS: ReadonlyArray<readonly [string, number]> = [
+  ['d', 86_400],
+  ['h', 3600],
+  ['m', 60],
+  ['s', 1],
+];
 
 /** The largest non-zero unit and the next one when it is not zero: "2d 4h", "3m", "0s". */
 export function formatAge(ms: number): string {
@@ -13,7 +18,11 @@ export function formatAge(ms: number): string {
   });
   const first = amounts.findIndex((a) => a.n > 0);
   if (first < 0) return '0s';
-  return amounts.slice(first, first + 2).filter((a) => a.n > 0).map((a) => `${a.n}${a.name}`).join(' ');
+  return amounts
+    .slice(first, first + 2)
+    .filter((a) => a.n > 0)
+    .map((a) => `${a.n}${a.name}`)
+    .join(' ');
 }
 
 export function formatBytes(bytes: number): string {

@@ -22,10 +22,14 @@ export async function bounceWithDsn(options: ConfigOption, id: string): Promise<
     try {
       signer = new DkimSigner(config.dkim, { clock: systemClock, logger });
     } catch (err) {
-      if (err instanceof DkimKeyError) throw new CliError(`cannot load the DKIM keys to sign the DSN (run as the daemon's user): ${err.message}`);
+      if (err instanceof DkimKeyError)
+        throw new CliError(`cannot load the DKIM keys to sign the DSN (run as the daemon's user): ${err.message}`);
       throw err;
     }
-    const bouncer = new Bouncer({ enqueuer: new Enqueuer(db), ids: new QueueIdGenerator(), clock: systemClock, hostname: config.hostname }, signer.signIfKeyExists);
+    const bouncer = new Bouncer(
+      { enqueuer: new Enqueuer(db), ids: new QueueIdGenerator(), clock: systemClock, hostname: config.hostname },
+      signer.signIfKeyExists,
+    );
     const store = new DeliveryStore(db, { leaseMs: DELIVERY_LEASE_MS, keepDeliveredMs: config.spool.keepDelivered * 1000 });
     const result = await bounceNow({ db, store, bouncer, clock: systemClock }, id);
     if (!result.found) throw new CliError(`no such message: ${id}`);

@@ -25,11 +25,24 @@ function count(summary: Summary, m: ListedMessage): void {
 const waiting = (r: ListedRecipient): boolean => r.state === 'queued' || r.state === 'deferred';
 
 function recipientJson(r: ListedRecipient): Record<string, unknown> {
-  return { address: r.address, state: r.state, attempts: r.attempts, nextAttemptAt: waiting(r) ? isoTime(r.nextAttemptAt) : null, lastReply: r.lastReply };
+  return {
+    address: r.address,
+    state: r.state,
+    attempts: r.attempts,
+    nextAttemptAt: waiting(r) ? isoTime(r.nextAttemptAt) : null,
+    lastReply: r.lastReply,
+  };
 }
 
 function messageJson(m: ListedMessage): Record<string, unknown> {
-  return { id: m.id, sender: m.sender, size: m.size, createdAt: isoTime(m.createdAt), user: m.user, recipients: m.recipients.map(recipientJson) };
+  return {
+    id: m.id,
+    sender: m.sender,
+    size: m.size,
+    createdAt: isoTime(m.createdAt),
+    user: m.user,
+    recipients: m.recipients.map(recipientJson),
+  };
 }
 
 const indent = (text: string, by: string): string => text.replace(/\n/g, `\n${by}`);
@@ -82,13 +95,28 @@ export interface ShowOptions {
 
 export function showJson(m: ShownMessage, options: ShowOptions): unknown {
   const recipients = m.recipients.map((r) => ({
-    ...recipientJson(r), lastMx: r.lastMx,
-    history: r.history.map((a) => ({ at: isoTime(a.at), outcome: a.outcome, mxHost: a.mxHost, mxAddress: a.mxAddress, tls: a.tls, reply: a.reply })),
+    ...recipientJson(r),
+    lastMx: r.lastMx,
+    history: r.history.map((a) => ({
+      at: isoTime(a.at),
+      outcome: a.outcome,
+      mxHost: a.mxHost,
+      mxAddress: a.mxAddress,
+      tls: a.tls,
+      reply: a.reply,
+    })),
   }));
   const content = messageContent(m, options);
   return {
-    id: m.id, kind: m.kind, sender: m.sender, user: m.user, clientAddress: m.clientAddress, size: m.size,
-    createdAt: isoTime(m.createdAt), doneAt: isoTime(m.doneAt), recipients,
+    id: m.id,
+    kind: m.kind,
+    sender: m.sender,
+    user: m.user,
+    clientAddress: m.clientAddress,
+    size: m.size,
+    createdAt: isoTime(m.createdAt),
+    doneAt: isoTime(m.doneAt),
+    recipients,
     ...(content === undefined ? {} : { [options.body ? 'message' : 'headers']: content }),
   };
 }

@@ -39,12 +39,14 @@ export function registerQueueCommands(program: Command): void {
     .option('--body', 'also print the whole message')
     .option('--json', 'print JSON')
     .action((id: string, options: ConfigOption & { headers?: boolean; body?: boolean; json?: boolean }) =>
-      run(() => withSpool(options, (db) => {
-        const message = showMessage(db, queueId(id));
-        if (!message) throw new CliError(`no such message: ${id}`);
-        if (options.json) printJson(showJson(message, options));
-        else process.stdout.write(showText(message, options, Date.now()));
-      })),
+      run(() =>
+        withSpool(options, (db) => {
+          const message = showMessage(db, queueId(id));
+          if (!message) throw new CliError(`no such message: ${id}`);
+          if (options.json) printJson(showJson(message, options));
+          else process.stdout.write(showText(message, options, Date.now()));
+        }),
+      ),
     );
 
   withConfig(queue.command('retry [id]'))
@@ -52,13 +54,15 @@ export function registerQueueCommands(program: Command): void {
     .option('--domain <domain>', 'every message with a recipient in this domain')
     .option('--all', 'every message in the queue')
     .action((id: string | undefined, options: ConfigOption & { domain?: string; all?: boolean }) =>
-      run(() => withSpool(options, (db) => {
-        const target = retryTarget(id, options);
-        const admin = new QueueAdmin(db);
-        if (typeof target === 'object' && 'id' in target && !admin.exists(target.id)) throw new CliError(`no such message: ${id}`);
-        const n = admin.retry(target, Date.now());
-        process.stdout.write(`${describeTarget(target)}: ${plural(n, 'recipient')} due now\n`);
-      })),
+      run(() =>
+        withSpool(options, (db) => {
+          const target = retryTarget(id, options);
+          const admin = new QueueAdmin(db);
+          if (typeof target === 'object' && 'id' in target && !admin.exists(target.id)) throw new CliError(`no such message: ${id}`);
+          const n = admin.retry(target, Date.now());
+          process.stdout.write(`${describeTarget(target)}: ${plural(n, 'recipient')} due now\n`);
+        }),
+      ),
     );
 
   registerStateChange(queue, 'hold', 'keep a message in the queue without delivery attempts until released', (admin, id) => {
@@ -74,15 +78,20 @@ export function registerQueueCommands(program: Command): void {
     .description('delete a message from the queue, without telling the sender (asks first)')
     .option('-y, --yes', 'do not ask')
     .action((id: string, options: ConfigOption & { yes?: boolean }) =>
-      run(() => withSpool(options, async (db) => {
-        const message = showMessage(db, queueId(id));
-        if (!message) throw new CliError(`no such message: ${id}`);
-        if (!options.yes && !(await confirm(`delete ${message.id} from <${message.sender}> to ${plural(message.recipients.length, 'recipient')}? [y/N] `))) {
-          throw new CliError('not deleted');
-        }
-        new QueueAdmin(db).delete(message.id);
-        process.stdout.write(`${message.id}: deleted\n`);
-      })),
+      run(() =>
+        withSpool(options, async (db) => {
+          const message = showMessage(db, queueId(id));
+          if (!message) throw new CliError(`no such message: ${id}`);
+          if (
+            !options.yes &&
+            !(await confirm(`delete ${message.id} from <${message.sender}> to ${plural(message.recipients.length, 'recipient')}? [y/N] `))
+          ) {
+            throw new CliError('not deleted');
+          }
+          new QueueAdmin(db).delete(message.id);
+          process.stdout.write(`${message.id}: deleted\n`);
+        }),
+      ),
     );
 
   withConfig(queue.command('bounce <id>'))
@@ -99,17 +108,24 @@ function registerStateChange(queue: Command, name: string, description: string, 
   withConfig(queue.command(`${name} <id>`))
     .description(description)
     .action((id: string, options: ConfigOption) =>
-      run(() => withSpool(options, (db) => {
-        const admin = new QueueAdmin(db);
-        const wanted = queueId(id);
-        if (!admin.exists(wanted)) throw new CliError(`no such message: ${id}`);
-        process.stdout.write(`${wanted}: ${change(admin, wanted)}\n`);
-      })),
+      run(() =>
+        withSpool(options, (db) => {
+          const admin = new QueueAdmin(db);
+          const wanted = queueId(id);
+          if (!admin.exists(wanted)) throw new CliError(`no such message: ${id}`);
+          process.stdout.write(`${wanted}: ${change(admin, wanted)}\n`);
+        }),
+      ),
     );
 }
 
 function list(db: SpoolDatabase, options: ListOptions): void {
-  const filter: ListFilter = { state: options.status, domain: options.domain, sender: options.sender, arrivedBefore: olderThan(options.olderThan) };
+  const filter: ListFilter = {
+    state: options.status,
+    domain: options.domain,
+    sender: options.sender,
+    arrivedBefore: olderThan(options.olderThan),
+  };
   if (options.summary) {
     const summary = summarizeQueue(db, filter);
     if (options.json) printJson({ summary });

@@ -44,7 +44,11 @@ function readStatus(options: ConfigOption): Status {
       daemon: info ? { ...info, running: isAlive(info.pid) } : null,
       recipients: stats.recipientCounts(true),
       oldestWaitingAt: stats.oldestWaiting(),
-      lastHour: { delivered: outcomes['delivered'] ?? 0, deferred: outcomes['deferred'] ?? 0, bounced: (outcomes['bounced'] ?? 0) + (outcomes['expired'] ?? 0) },
+      lastHour: {
+        delivered: outcomes['delivered'] ?? 0,
+        deferred: outcomes['deferred'] ?? 0,
+        bounced: (outcomes['bounced'] ?? 0) + (outcomes['expired'] ?? 0),
+      },
     };
   } finally {
     db.close();
@@ -62,7 +66,14 @@ function isAlive(pid: number): boolean {
 }
 
 function toJson(s: Status, now: number): unknown {
-  const daemon = s.daemon && { running: s.daemon.running, pid: s.daemon.pid, version: s.daemon.version, startedAt: isoTime(s.daemon.startedAt), listeners: s.daemon.listeners, metrics: s.daemon.metrics };
+  const daemon = s.daemon && {
+    running: s.daemon.running,
+    pid: s.daemon.pid,
+    version: s.daemon.version,
+    startedAt: isoTime(s.daemon.startedAt),
+    listeners: s.daemon.listeners,
+    metrics: s.daemon.metrics,
+  };
   const oldestWaitingAge = s.oldestWaitingAt === null ? null : Math.floor((now - s.oldestWaitingAt) / 1000);
   return { version: s.version, daemon, recipients: s.recipients, oldestWaitingAge, lastHour: s.lastHour };
 }

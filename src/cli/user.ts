@@ -61,7 +61,12 @@ export function registerUserCommands(program: Command): void {
         withUsers(options, (users) => {
           const list = users.list();
           if (options.json) {
-            const out = list.map((u) => ({ name: u.name, allowed: u.allowed, createdAt: new Date(u.createdAt).toISOString(), updatedAt: new Date(u.updatedAt).toISOString() }));
+            const out = list.map((u) => ({
+              name: u.name,
+              allowed: u.allowed,
+              createdAt: new Date(u.createdAt).toISOString(),
+              updatedAt: new Date(u.updatedAt).toISOString(),
+            }));
             process.stdout.write(`${JSON.stringify({ users: out }, null, 2)}\n`);
           } else {
             for (const u of list) process.stdout.write(`${u.name}\t${u.allowed.join(',')}\n`);
@@ -72,7 +77,10 @@ export function registerUserCommands(program: Command): void {
 }
 
 function parseAllowList(text: string): string[] {
-  const entries = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const entries = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const bad = entries.filter((e) => !senderPattern.safeParse(e).success);
   if (entries.length === 0 || bad.length > 0) {
     throw new CliError(`bad --allow entry ${bad.join(', ') || '(empty)'}: use a@example.com or @example.com`, EXIT.usage);

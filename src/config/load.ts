@@ -40,7 +40,10 @@ export function loadConfig(file: string): Config {
 export function parseConfig(text: string, file: string): Config {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(file, doc.errors.map((e) => `YAML syntax: ${e.message.split('\n')[0]}`));
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => `YAML syntax: ${e.message.split('\n')[0]}`),
+    );
   }
   const raw: unknown = doc.toJS() ?? {};
   const result = configSchema.safeParse(raw);

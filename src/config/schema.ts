@@ -28,13 +28,9 @@ const seconds = z.number().int().nonnegative();
 const path = z.string().min(1);
 
 /** An allowed sender: an exact address (a@example.com) or a whole domain (@example.com). */
-export const senderPattern = z
-  .string()
-  .regex(/^[^@\s]*@[^@\s]+$/, 'must be an address (a@example.com) or a domain (@example.com)');
+export const senderPattern = z.string().regex(/^[^@\s]*@[^@\s]+$/, 'must be an address (a@example.com) or a domain (@example.com)');
 
-const domainName = z
-  .string()
-  .regex(/^(\*|\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?)$/, 'must be a domain name, ".parent.domain" or "*"');
+const domainName = z.string().regex(/^(\*|\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?)$/, 'must be a domain name, ".parent.domain" or "*"');
 
 const spool = z.strictObject({
   path: path.default('/var/lib/smarthost/spool.db'),
@@ -147,10 +143,18 @@ function checkDkimKeys(keys: readonly z.output<typeof dkimKey>[], ctx: z.Refinem
     const selector = `${domain} ${key.selector.toLowerCase()}`;
     const active = `${domain} ${key.algorithm} active`;
     if (seen.has(selector)) {
-      ctx.addIssue({ code: 'custom', path: ['keys', i, 'selector'], message: `selector ${key.selector} is already configured for ${domain}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keys', i, 'selector'],
+        message: `selector ${key.selector} is already configured for ${domain}`,
+      });
     }
     if (key.active && seen.has(active)) {
-      ctx.addIssue({ code: 'custom', path: ['keys', i, 'active'], message: `${domain} already has an active ${key.algorithm} key; mark one of them active: false` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keys', i, 'active'],
+        message: `${domain} already has an active ${key.algorithm} key; mark one of them active: false`,
+      });
     }
     seen.add(selector);
     if (key.active) seen.add(active);
@@ -179,7 +183,10 @@ const initialUser = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
-  hostname: z.string().regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, 'must be a host name').default(osHostname()),
+  hostname: z
+    .string()
+    .regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, 'must be a host name')
+    .default(osHostname()),
   spool: spool.prefault({}),
   tls: tls.prefault({}),
   listen: listen.prefault({}),

@@ -34,7 +34,9 @@ export class HealthCheck {
 
   check(): Health {
     const spool = this.spoolState();
-    const listeners = this.deps.listeners().map((l) => ({ kind: l.kind, address: l.address, port: l.port, listening: l.server.server.listening }));
+    const listeners = this.deps
+      .listeners()
+      .map((l) => ({ kind: l.kind, address: l.address, port: l.port, listening: l.server.server.listening }));
     const ok = spool === 'ok' && listeners.length > 0 && listeners.every((l) => l.listening);
     return { ok, spool, listeners };
   }
@@ -75,21 +77,33 @@ export async function startHttp(endpoint: string, metrics: Metrics, health: Heal
   return {
     address: bound.address,
     port: bound.port,
-    close: () => new Promise((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
-async function respond(req: http.IncomingMessage, res: http.ServerResponse, metrics: Metrics, health: HealthCheck, logger: Logger): Promise<void> {
+async function respond(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  metrics: Metrics,
+  health: HealthCheck,
+  logger: Logger,
+): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
   try {
     if (path === '/metrics') return send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
     if (path === '/healthz') {
       const result = health.check();
-      return send(res, result.ok ? 200 : 503, 'application/json', `${JSON.stringify({ status: result.ok ? 'ok' : 'unavailable', ...result })}\n`);
+      return send(
+        res,
+        result.ok ? 200 : 503,
+        'application/json',
+        `${JSON.stringify({ status: result.ok ? 'ok' : 'unavailable', ...result })}\n`,
+      );
     }
     return send(res, 404, 'text/plain', 'not found\n');
   } catch (err) {

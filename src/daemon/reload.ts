@@ -39,7 +39,10 @@ export class Reloader {
     const { logger } = this.targets;
     const result = this.apply();
     if (!result.ok) {
-      logger.error({ file: this.targets.configPath, problems: result.problems }, 'reload refused; the running configuration stays in force');
+      logger.error(
+        { file: this.targets.configPath, problems: result.problems },
+        'reload refused; the running configuration stays in force',
+      );
     } else if (result.restartNeeded.length > 0) {
       logger.warn({ keys: result.restartNeeded }, 'configuration changes that take effect only at the next restart');
     }

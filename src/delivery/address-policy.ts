@@ -5,7 +5,17 @@
 // IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry.
 import ipaddr from 'ipaddr.js';
 
-const REFUSED = new Set(['unspecified', 'broadcast', 'multicast', 'linkLocal', 'loopback', 'private', 'uniqueLocal', 'carrierGradeNat', 'reserved']);
+const REFUSED = new Set([
+  'unspecified',
+  'broadcast',
+  'multicast',
+  'linkLocal',
+  'loopback',
+  'private',
+  'uniqueLocal',
+  'carrierGradeNat',
+  'reserved',
+]);
 
 export function isPrivateAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return true;

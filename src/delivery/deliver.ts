@@ -16,7 +16,9 @@ import type { Envelope, SmtpSession } from './session.js';
 import { transactionOutcomes } from './transaction.js';
 import { outcomeForAll, type DeliveryRequest, type Outcome, type Relay } from './types.js';
 
-type Tried = { readonly done: true; readonly outcomes: Outcome[] } | { readonly done: false; readonly failure: DescribedFailure; readonly relay: Relay };
+type Tried =
+  | { readonly done: true; readonly outcomes: Outcome[] }
+  | { readonly done: false; readonly failure: DescribedFailure; readonly relay: Relay };
 
 export class SmtpDeliverer {
   constructor(

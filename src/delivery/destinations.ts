@@ -81,7 +81,8 @@ export class DestinationResolver {
       records = await this.resolver.resolveMx(domain);
     } catch (err) {
       if (errorCode(err) === 'ENODATA') return this.toDestinations([await this.addressesOf(domain)], this.options.port, false, domain);
-      if (errorCode(err) === 'ENOTFOUND') return bounce('5.1.2', `Host or domain name not found. Name service error for name=${domain} type=MX: Host not found`);
+      if (errorCode(err) === 'ENOTFOUND')
+        return bounce('5.1.2', `Host or domain name not found. Name service error for name=${domain} type=MX: Host not found`);
       return defer('4.4.3', `Host or domain name lookup failed: name=${domain} type=MX: ${errorCode(err) || (err as Error).message}`);
     }
     if (isNullMx(records)) return bounce('5.1.10', `Recipient domain ${domain} does not accept mail (null MX)`);

@@ -42,15 +42,29 @@ export function createDelivery(deps: DeliveryDeps): DeliveryWorker {
   const store = new DeliveryStore(deps.db, { leaseMs: DELIVERY_LEASE_MS, keepDeliveredMs: config.spool.keepDelivered * 1000 });
   const returned = store.returnLeases(deps.clock.now());
   if (returned > 0) logger.info({ recipients: returned }, 'returned the delivery claims of a previous run');
-  const opened = (tls: TlsInfo | null): void => deps.metrics?.outboundTls.inc({ tls: tls === null ? 'none' : tls.verified ? 'verified' : 'tls' });
+  const opened = (tls: TlsInfo | null): void =>
+    deps.metrics?.outboundTls.inc({ tls: tls === null ? 'none' : tls.verified ? 'verified' : 'tls' });
   const resolver = deps.resolver ?? createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
-  const destinations = new DestinationResolver(resolver, { port: d.port, routes: d.routes, allowPrivateDestinations: d.allowPrivateDestinations }, deps.random);
+  const destinations = new DestinationResolver(
+    resolver,
+    { port: d.port, routes: d.routes, allowPrivateDestinations: d.allowPrivateDestinations },
+    deps.random,
+  );
   const t = d.timeouts;
   const timeouts = { connect: t.connect * 1000, greeting: t.greeting * 1000, command: t.command * 1000, data: t.data * 1000 };
   const pool = new ConnectionPool({ hostname: config.hostname, timeouts, maxOpen: d.concurrency, opened });
   const bouncer = new Bouncer({ enqueuer: deps.enqueuer, ids: deps.ids, clock: deps.clock, hostname: config.hostname }, deps.signer);
   const worker = new DeliveryWorker(
-    { store, deliver: new SmtpDeliverer(destinations, pool).deliver, bouncer, clock: deps.clock, logger, closeConnections: () => pool.closeAll(), random: deps.random, metrics: deps.metrics },
+    {
+      store,
+      deliver: new SmtpDeliverer(destinations, pool).deliver,
+      bouncer,
+      clock: deps.clock,
+      logger,
+      closeConnections: () => pool.closeAll(),
+      random: deps.random,
+      metrics: deps.metrics,
+    },
     { concurrency: d.concurrency, perDomainConcurrency: d.perDomainConcurrency, retry: d.retry },
   );
   deps.enqueuer.onCommitted((messages) => worker.offer(messages));

@@ -87,7 +87,10 @@ export class OutcomeRecorder {
       try {
         for (const id of this.deps.store.record(results)) this.deps.logger.info({ queueId: id }, 'removed');
       } catch (err) {
-        this.deps.logger.error({ err, count: results.length }, 'cannot record delivery outcomes; the recipients are retried when their lease runs out');
+        this.deps.logger.error(
+          { err, count: results.length },
+          'cannot record delivery outcomes; the recipients are retried when their lease runs out',
+        );
       }
       this.deps.recorded(results);
     }
@@ -98,15 +101,24 @@ export class OutcomeRecorder {
     this.bouncesInFlight++;
     const failed = round.failures.map((f) => f.failed);
     try {
-      const source = { queueId: message.id, sender: message.sender, arrivedAt: message.createdAt, originalHeader: round.originalHeader ?? Buffer.alloc(0) };
+      const source = {
+        queueId: message.id,
+        sender: message.sender,
+        arrivedAt: message.createdAt,
+        originalHeader: round.originalHeader ?? Buffer.alloc(0),
+      };
       const dsnId = await this.deps.bouncer.bounce(source, failed);
-      this.deps.logger.info({ queueId: message.id, dsn: dsnId, to: message.sender, rcpts: failed.length }, 'sender non-delivery notification');
+      this.deps.logger.info(
+        { queueId: message.id, dsn: dsnId, to: message.sender, rcpts: failed.length },
+        'sender non-delivery notification',
+      );
       for (const f of round.failures) this.record(f.result);
     } catch (err) {
       this.deps.logger.error({ queueId: message.id, err }, 'cannot queue the delivery status notification; will try again');
       const retryAt = this.deps.clock.now() + this.deps.retry.minBackoff * 1000;
       const why = formatReply(reply(451, '4.3.0', 'cannot queue the delivery status notification'));
-      for (const f of round.failures) this.record({ ...f.result, state: 'deferred', outcome: 'deferred', nextAttemptAt: retryAt, reply: why });
+      for (const f of round.failures)
+        this.record({ ...f.result, state: 'deferred', outcome: 'deferred', nextAttemptAt: retryAt, reply: why });
     } finally {
       this.bouncesInFlight--;
       this.deps.settled();

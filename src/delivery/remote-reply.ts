@@ -17,6 +17,9 @@ export function parseRemoteReply(text: string): Reply | null {
   const texts = lines.map((l) => (LINE.exec(l.trim())?.[2] ?? l).trim());
   const enhanced = ENHANCED.exec(texts[0] ?? '');
   const detail = enhanced ? `${klass}.${enhanced[2]}` : `${klass}.0.0`;
-  const rest = texts.map((t) => t.replace(ENHANCED, '')).join(' ').trim();
+  const rest = texts
+    .map((t) => t.replace(ENHANCED, ''))
+    .join(' ')
+    .trim();
   return reply(code, detail, rest);
 }

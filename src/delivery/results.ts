@@ -21,21 +21,43 @@ export interface Judged {
   readonly failed: FailedRecipient | null;
 }
 
-export function judge(message: JobMessage, recipient: JobRecipient, outcome: Outcome, now: number, retry: RetrySchedule, random: () => number = Math.random): Judged {
+export function judge(
+  message: JobMessage,
+  recipient: JobRecipient,
+  outcome: Outcome,
+  now: number,
+  retry: RetrySchedule,
+  random: () => number = Math.random,
+): Judged {
   const attempts = recipient.attempts + 1;
   const expired = outcome.status === 'deferred' && isExpired(message.createdAt, now, retry);
   const state = expired ? 'bounced' : outcome.status;
   const status: LogStatus = expired ? 'expired' : outcome.status === 'delivered' ? 'sent' : outcome.status;
   const result: RecipientResult = {
-    messageId: message.id, address: recipient.address, state, at: now,
+    messageId: message.id,
+    address: recipient.address,
+    state,
+    at: now,
     nextAttemptAt: state === 'deferred' ? now + backoffMs(attempts, retry, random) : now,
-    outcome: expired ? 'expired' : outcome.status, reply: formatReply(outcome.reply),
-    mxHost: outcome.relay?.host ?? null, mxAddress: outcome.relay?.address ?? null,
-    relay: outcome.relay ? relayName(outcome.relay) : null, tls: tlsText(outcome.tls),
+    outcome: expired ? 'expired' : outcome.status,
+    reply: formatReply(outcome.reply),
+    mxHost: outcome.relay?.host ?? null,
+    mxAddress: outcome.relay?.address ?? null,
+    relay: outcome.relay ? relayName(outcome.relay) : null,
+    tls: tlsText(outcome.tls),
   };
-  const failed = state === 'bounced'
-    ? { address: recipient.address, reply: outcome.reply, remote: outcome.remote, command: outcome.command, relay: outcome.relay, expired, at: now }
-    : null;
+  const failed =
+    state === 'bounced'
+      ? {
+          address: recipient.address,
+          reply: outcome.reply,
+          remote: outcome.remote,
+          command: outcome.command,
+          relay: outcome.relay,
+          expired,
+          at: now,
+        }
+      : null;
   return { result, status, failed };
 }
 
@@ -47,9 +69,15 @@ export function logAttempt(logger: Logger, message: JobMessage, judged: Judged, 
   const r = judged.result;
   logger.info(
     {
-      queueId: message.id, from: message.sender, to: r.address, relay: r.relay ?? 'none',
-      delay: Math.round((r.at - message.createdAt) / 10) / 100, attempts, tls: r.tls ?? 'none',
-      status: judged.status, reply: r.reply,
+      queueId: message.id,
+      from: message.sender,
+      to: r.address,
+      relay: r.relay ?? 'none',
+      delay: Math.round((r.at - message.createdAt) / 10) / 100,
+      attempts,
+      tls: r.tls ?? 'none',
+      status: judged.status,
+      reply: r.reply,
     },
     `delivery ${judged.status}`,
   );

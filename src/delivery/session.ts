@@ -41,7 +41,12 @@ export interface Envelope {
 /** What the server answered in a transaction: per-recipient RCPT refusals and the final reply. */
 export type SendResult =
   | { readonly ok: true; readonly response: string; readonly rejected: ReadonlyMap<string, SmtpFailure> }
-  | { readonly ok: false; readonly error: SmtpFailure; readonly accepted: readonly string[]; readonly rejected: ReadonlyMap<string, SmtpFailure> };
+  | {
+      readonly ok: false;
+      readonly error: SmtpFailure;
+      readonly accepted: readonly string[];
+      readonly rejected: ReadonlyMap<string, SmtpFailure>;
+    };
 
 interface RejectedError extends SmtpFailure {
   readonly recipient?: string;
@@ -85,10 +90,17 @@ export class SmtpSession {
     const relay: Relay = d;
     const servername = isIP(d.host) === 0 ? d.host : undefined;
     const connection = new SMTPConnection({
-      host: d.address, port: d.port, name: options.hostname, servername, opportunisticTLS: true,
+      host: d.address,
+      port: d.port,
+      name: options.hostname,
+      servername,
+      opportunisticTLS: true,
       tls: { rejectUnauthorized: false, ...(servername ? { servername } : {}) },
-      connectionTimeout: timeouts.connect, greetingTimeout: timeouts.greeting, socketTimeout: timeouts.command,
-      socketCloseTimeout: 1000, logger: false,
+      connectionTimeout: timeouts.connect,
+      greetingTimeout: timeouts.greeting,
+      socketTimeout: timeouts.command,
+      socketCloseTimeout: 1000,
+      logger: false,
     });
     return new Promise((resolve) => {
       let failed = false;
@@ -134,7 +146,9 @@ export class SmtpSession {
         if (this.inFlight !== finish) return;
         this.inFlight = null;
         clearTimeout(timer);
-        resolve(err || !info ? this.failed(err ?? {}) : { ok: true, response: info.response, rejected: byRecipient(info.rejectedErrors ?? []) });
+        resolve(
+          err || !info ? this.failed(err ?? {}) : { ok: true, response: info.response, rejected: byRecipient(info.rejectedErrors ?? []) },
+        );
       };
       this.inFlight = finish;
       if (this.ended) return finish({ code: 'ECONNECTION', message: 'connection closed' });
@@ -145,9 +159,13 @@ export class SmtpSession {
 
   private failed(error: SmtpFailure): SendResult {
     const state = internals(this.connection)._envelope;
-    return { ok: false, error, accepted: state ? [...(state.accepted ?? [])] : [], rejected: byRecipient(state ? state.rejectedErrors ?? [] : []) };
+    return {
+      ok: false,
+      error,
+      accepted: state ? [...(state.accepted ?? [])] : [],
+      rejected: byRecipient(state ? (state.rejectedErrors ?? []) : []),
+    };
   }
-
 
   /** Polite close: QUIT, then the socket. */
   quit(): void {

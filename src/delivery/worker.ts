@@ -72,7 +72,10 @@ export class DeliveryWorker {
   ) {
     this.queue = new DispatchQueue({ concurrency: options.concurrency, perDomain: options.perDomainConcurrency });
     this.recorder = new OutcomeRecorder({
-      ...deps, retry: options.retry, recorded: (results) => this.recorded(results), settled: () => this.checkIdle(),
+      ...deps,
+      retry: options.retry,
+      recorded: (results) => this.recorded(results),
+      settled: () => this.checkIdle(),
     });
   }
 
@@ -170,7 +173,10 @@ export class DeliveryWorker {
     try {
       this.deps.store.release(keys, this.deps.clock.now());
     } catch (err) {
-      this.deps.logger.error({ err, queueId: keys[0]?.messageId }, 'cannot return delivery leases; the message waits for its lease to run out');
+      this.deps.logger.error(
+        { err, queueId: keys[0]?.messageId },
+        'cannot return delivery leases; the message waits for its lease to run out',
+      );
     }
   }
 

@@ -12,9 +12,22 @@
 
 /** The fields signed when present, in h= order. */
 export const SIGNED_HEADERS: readonly string[] = [
-  'from', 'sender', 'reply-to', 'to', 'cc', 'subject', 'date', 'message-id', 'in-reply-to', 'references',
-  'mime-version', 'content-type', 'content-transfer-encoding',
-  'list-id', 'list-unsubscribe', 'list-unsubscribe-post',
+  'from',
+  'sender',
+  'reply-to',
+  'to',
+  'cc',
+  'subject',
+  'date',
+  'message-id',
+  'in-reply-to',
+  'references',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+  'list-id',
+  'list-unsubscribe',
+  'list-unsubscribe-post',
 ];
 
 /** Fields listed once more than they occur, so that none can be added after signing. */

@@ -20,8 +20,14 @@ export interface SelectorCheck {
 
 export async function checkKey(resolver: Resolver, key: SigningKey): Promise<SelectorCheck> {
   const name = dkimName(key.selector, key.domain);
-  const result = (status: CheckStatus, detail: string): SelectorCheck =>
-    ({ selector: key.selector, name, algorithm: key.algorithm, active: key.active, status, detail });
+  const result = (status: CheckStatus, detail: string): SelectorCheck => ({
+    selector: key.selector,
+    name,
+    algorithm: key.algorithm,
+    active: key.active,
+    status,
+    detail,
+  });
   let answers: string[][];
   try {
     answers = await resolver.resolveTxt(name);

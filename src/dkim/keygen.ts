@@ -9,9 +9,10 @@ import type { DkimAlgorithm } from './key-file.js';
 export const MAX_RSA_BITS = 4096;
 
 export function generatePrivateKey(algorithm: DkimAlgorithm, bits: number): string {
-  const key = algorithm === 'rsa'
-    ? generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001 }).privateKey
-    : generateKeyPairSync('ed25519').privateKey;
+  const key =
+    algorithm === 'rsa'
+      ? generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001 }).privateKey
+      : generateKeyPairSync('ed25519').privateKey;
   return key.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 

@@ -24,14 +24,19 @@ export interface SignatureInput {
 export function signatureField(input: SignatureInput): string {
   const { key, headers, bodyHash, time } = input;
   const tags = [
-    'v=1', `a=${key.algorithm}-sha256`, 'c=relaxed/relaxed', `d=${key.domain}`, `s=${key.selector}`, `t=${time}`,
-    ...splitAfterColons(`h=${headers.names.join(':')}`), `bh=${bodyHash}`,
+    'v=1',
+    `a=${key.algorithm}-sha256`,
+    'c=relaxed/relaxed',
+    `d=${key.domain}`,
+    `s=${key.selector}`,
+    `t=${time}`,
+    ...splitAfterColons(`h=${headers.names.join(':')}`),
+    `bh=${bodyHash}`,
   ];
   const unsigned = `${fold(tags.map((t) => (t.endsWith(':') ? t : `${t};`)))}\r\n\tb=`;
   const data = Buffer.from(headers.canonical + relaxedField(unsigned), 'latin1');
-  const b = key.algorithm === 'rsa'
-    ? sign('sha256', data, key.privateKey)
-    : sign(null, createHash('sha256').update(data).digest(), key.privateKey);
+  const b =
+    key.algorithm === 'rsa' ? sign('sha256', data, key.privateKey) : sign(null, createHash('sha256').update(data).digest(), key.privateKey);
   return `${unsigned}${chunks(b.toString('base64'), LINE - 4).join('\r\n\t ')}\r\n`;
 }
 

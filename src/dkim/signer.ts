@@ -28,7 +28,11 @@ export class DkimSigner {
   private current: Keyring;
   private requireKey: boolean;
 
-  constructor(settings: DkimSettings, private readonly deps: DkimDeps, keyring: Keyring = Keyring.load(settings.keys)) {
+  constructor(
+    settings: DkimSettings,
+    private readonly deps: DkimDeps,
+    keyring: Keyring = Keyring.load(settings.keys),
+  ) {
     this.current = keyring;
     this.requireKey = settings.requireKey;
     this.logKeys('DKIM keys loaded');

@@ -11,7 +11,7 @@ export function parseAddress(address: string): ParsedAddress | null {
   const at = address.lastIndexOf('@');
   if (at <= 0 || at === address.length - 1) return null;
   const domain = address.slice(at + 1);
-  if (/[\s<>()\[\],;:"\\]/.test(domain)) return null;
+  if (/[\s<>()[\],;:"\\]/.test(domain)) return null;
   return { local: address.slice(0, at), domain: lowerDomain(domain) };
 }
 

@@ -40,7 +40,13 @@ export function recordDaemonStop(db: SpoolDatabase, pid: number): void {
 export function readDaemonInfo(db: SpoolDatabase): DaemonInfo | null {
   const row = db.prepare('SELECT pid, version, started_at, listeners, metrics FROM daemon WHERE id = 1').get() as DaemonRow | undefined;
   if (!row) return null;
-  return { pid: row.pid, version: row.version, startedAt: row.started_at, listeners: JSON.parse(row.listeners) as ListenerInfo[], metrics: row.metrics };
+  return {
+    pid: row.pid,
+    version: row.version,
+    startedAt: row.started_at,
+    listeners: JSON.parse(row.listeners) as ListenerInfo[],
+    metrics: row.metrics,
+  };
 }
 
 /** A real write (and commit) to the spool; throws what SQLite throws when the spool cannot be written. */

@@ -111,9 +111,7 @@ export class DeliveryStore {
       open: db.prepare(`SELECT 1 FROM recipients WHERE message_id = ? AND state IN ('queued', 'deferred', 'held') LIMIT 1`),
       done: db.prepare('UPDATE messages SET done_at = ? WHERE id = ? AND done_at IS NULL'),
       dropBody: db.prepare('DELETE FROM bodies WHERE message_id = ?'),
-      sweep: db.prepare(
-        'DELETE FROM bodies WHERE message_id IN (SELECT id FROM messages WHERE done_at > ? AND done_at <= ?)',
-      ),
+      sweep: db.prepare('DELETE FROM bodies WHERE message_id IN (SELECT id FROM messages WHERE done_at > ? AND done_at <= ?)'),
       body: db.prepare('SELECT data FROM bodies WHERE message_id = ?').pluck(),
       release: db.prepare(
         `UPDATE recipients SET lease_until = NULL, next_attempt_at = @now

@@ -19,10 +19,16 @@ export class QueueAdmin {
   constructor(db: SpoolDatabase) {
     this.statements = {
       exists: db.prepare('SELECT 1 FROM messages WHERE id = ?').pluck(),
-      retryId: db.prepare(`UPDATE recipients SET next_attempt_at = @now, updated_at = @now WHERE message_id = @id AND state IN ('queued', 'deferred')`),
-      retryDomain: db.prepare(`UPDATE recipients SET next_attempt_at = @now, updated_at = @now WHERE domain = @domain AND state IN ('queued', 'deferred')`),
+      retryId: db.prepare(
+        `UPDATE recipients SET next_attempt_at = @now, updated_at = @now WHERE message_id = @id AND state IN ('queued', 'deferred')`,
+      ),
+      retryDomain: db.prepare(
+        `UPDATE recipients SET next_attempt_at = @now, updated_at = @now WHERE domain = @domain AND state IN ('queued', 'deferred')`,
+      ),
       retryAll: db.prepare(`UPDATE recipients SET next_attempt_at = @now, updated_at = @now WHERE state IN ('queued', 'deferred')`),
-      hold: db.prepare(`UPDATE recipients SET state = 'held', updated_at = @now WHERE message_id = @id AND state IN ('queued', 'deferred')`),
+      hold: db.prepare(
+        `UPDATE recipients SET state = 'held', updated_at = @now WHERE message_id = @id AND state IN ('queued', 'deferred')`,
+      ),
       release: db.prepare(
         `UPDATE recipients SET state = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END, next_attempt_at = @now, updated_at = @now
           WHERE message_id = @id AND state = 'held'`,

@@ -80,20 +80,28 @@ function whereClause(filter: ListFilter): { sql: string; params: Record<string, 
 /** The listed messages, oldest first, each with all its recipients. */
 export function* listMessages(db: SpoolDatabase, filter: ListFilter): Generator<ListedMessage> {
   const { sql, params } = whereClause(filter);
-  const rows = db.prepare(
-    `SELECT m.id, m.sender, m.size, m.created_at, m.username,
+  const rows = db
+    .prepare(
+      `SELECT m.id, m.sender, m.size, m.created_at, m.username,
             r.address, r.state, r.attempts, r.next_attempt_at, r.last_reply
        FROM messages m JOIN recipients r ON r.message_id = m.id
       WHERE ${sql}
       ORDER BY m.created_at, m.id, r.address`,
-  ).iterate(params) as IterableIterator<ListRow>;
+    )
+    .iterate(params) as IterableIterator<ListRow>;
   let current = null as ListedMessage | null;
   for (const row of rows) {
     if (current?.id !== row.id) {
       if (current) yield current;
       current = { id: row.id, sender: row.sender, size: row.size, createdAt: row.created_at, user: row.username, recipients: [] };
     }
-    current.recipients.push({ address: row.address, state: row.state, attempts: row.attempts, nextAttemptAt: row.next_attempt_at, lastReply: row.last_reply });
+    current.recipients.push({
+      address: row.address,
+      state: row.state,
+      attempts: row.attempts,
+      nextAttemptAt: row.next_attempt_at,
+      lastReply: row.last_reply,
+    });
   }
   if (current) yield current;
 }
@@ -112,10 +120,13 @@ export interface QueueSummary {
  */
 export function summarizeQueue(db: SpoolDatabase, filter: ListFilter): QueueSummary {
   const { sql, params } = whereClause(filter);
-  const totals = db.prepare(`SELECT count(*) AS messages, coalesce(sum(m.size), 0) AS bytes FROM messages m WHERE ${sql}`).get(params) as { messages: number; bytes: number };
-  const rows = db.prepare(
-    `SELECT r.state, count(*) AS n FROM messages m CROSS JOIN recipients r ON r.message_id = m.id WHERE ${sql} GROUP BY r.state`,
-  ).all(params) as Array<{ state: RecipientState; n: number }>;
+  const totals = db.prepare(`SELECT count(*) AS messages, coalesce(sum(m.size), 0) AS bytes FROM messages m WHERE ${sql}`).get(params) as {
+    messages: number;
+    bytes: number;
+  };
+  const rows = db
+    .prepare(`SELECT r.state, count(*) AS n FROM messages m CROSS JOIN recipients r ON r.message_id = m.id WHERE ${sql} GROUP BY r.state`)
+    .all(params) as Array<{ state: RecipientState; n: number }>;
   const recipients: Record<RecipientState, number> = { queued: 0, deferred: 0, held: 0, delivered: 0, bounced: 0 };
   for (const row of rows) recipients[row.state] = row.n;
   return { ...totals, recipients };
@@ -151,23 +162,32 @@ export interface ShownMessage {
 
 /** One message with every recipient's attempt history, or null. */
 export function showMessage(db: SpoolDatabase, id: string): ShownMessage | null {
-  const m = db.prepare(
-    `SELECT id, kind, sender, username AS user, client_address AS clientAddress, size, created_at AS createdAt, done_at AS doneAt
+  const m = db
+    .prepare(
+      `SELECT id, kind, sender, username AS user, client_address AS clientAddress, size, created_at AS createdAt, done_at AS doneAt
        FROM messages WHERE id = ?`,
-  ).get(id) as Omit<ShownMessage, 'recipients' | 'body'> | undefined;
+    )
+    .get(id) as Omit<ShownMessage, 'recipients' | 'body'> | undefined;
   if (!m) return null;
-  const recipients = db.prepare(
-    `SELECT address, state, attempts, next_attempt_at AS nextAttemptAt, last_reply AS lastReply, last_mx AS lastMx
+  const recipients = db
+    .prepare(
+      `SELECT address, state, attempts, next_attempt_at AS nextAttemptAt, last_reply AS lastReply, last_mx AS lastMx
        FROM recipients WHERE message_id = ? ORDER BY address`,
-  ).all(id) as Array<Omit<ShownRecipient, 'history'>>;
-  const attempts = db.prepare(
-    `SELECT address, at, outcome, mx_host AS mxHost, mx_address AS mxAddress, tls, reply
+    )
+    .all(id) as Array<Omit<ShownRecipient, 'history'>>;
+  const attempts = db
+    .prepare(
+      `SELECT address, at, outcome, mx_host AS mxHost, mx_address AS mxAddress, tls, reply
        FROM attempts WHERE message_id = ? ORDER BY id`,
-  ).all(id) as Array<AttemptRecord & { address: string }>;
+    )
+    .all(id) as Array<AttemptRecord & { address: string }>;
   const body = db.prepare('SELECT data FROM bodies WHERE message_id = ?').pluck().get(id) as Buffer | undefined;
   return {
     ...m,
-    recipients: recipients.map((r) => ({ ...r, history: attempts.filter((a) => a.address === r.address).map(({ address: _a, ...rest }) => rest) })),
+    recipients: recipients.map((r) => ({
+      ...r,
+      history: attempts.filter((a) => a.address === r.address).map(({ address: _a, ...rest }) => rest),
+    })),
     body: body ?? null,
   };
 }

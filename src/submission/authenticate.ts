@@ -43,7 +43,10 @@ function refuseDuringCooldown(deps: GuardedDeps, verdict: AuthVerdict & { allowe
   const client = String(log['client']);
   deps.metrics.authThrottled.inc({ scope: verdict.scope });
   const until = new Date(verdict.until).toISOString();
-  deps.logger.warn({ ...log, scope: verdict.scope, until }, `login refused: client=${client} user=${String(log['user'])} ${verdict.scope} cooling off until ${until}`);
+  deps.logger.warn(
+    { ...log, scope: verdict.scope, until },
+    `login refused: client=${client} user=${String(log['user'])} ${verdict.scope} cooling off until ${until}`,
+  );
   if (verdict.scope === 'user' && deps.guards.auth.refused(client)) clientBlocked(deps, log);
   return new SmtpError('SMARTHOST_E_AUTH_BLOCKED', verdict.scope === 'client' ? Replies.clientBlocked(client) : Replies.userBlocked);
 }
@@ -56,7 +59,10 @@ async function loginFailed(deps: GuardedDeps, name: string, log: LogFields): Pro
   if (outcome.blocked.includes('user')) {
     deps.metrics.authBlocks.inc({ scope: 'user' });
     const { maxPerUser, cooldown } = deps.guards.auth.limits;
-    deps.logger.warn({ user: log['user'], failures: maxPerUser, cooldown }, `user blocked: user=${String(log['user'])} failures=${maxPerUser} cooldown=${cooldown}s`);
+    deps.logger.warn(
+      { user: log['user'], failures: maxPerUser, cooldown },
+      `user blocked: user=${String(log['user'])} failures=${maxPerUser} cooldown=${cooldown}s`,
+    );
   }
   if (outcome.delayMs > 0) await sleep(outcome.delayMs);
   return new SmtpError('SMARTHOST_E_AUTH_FAILED', Replies.authFailed);
@@ -66,7 +72,10 @@ function clientBlocked(deps: GuardedDeps, log: LogFields): void {
   deps.metrics.authBlocks.inc({ scope: 'client' });
   const { maxPerClient, cooldown } = deps.guards.auth.limits;
   const client = String(log['client']);
-  deps.logger.warn({ client, failures: maxPerClient, cooldown }, `client blocked: client=${client} failures=${maxPerClient} cooldown=${cooldown}s`);
+  deps.logger.warn(
+    { client, failures: maxPerClient, cooldown },
+    `client blocked: client=${client} failures=${maxPerClient} cooldown=${cooldown}s`,
+  );
 }
 
 /** A user name as logged: printable ASCII only (others become "?"), at most 64 characters. */

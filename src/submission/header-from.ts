@@ -18,9 +18,7 @@ import { headerValues, type HeaderField } from '../smtp/headers.js';
 import { CONTROL_OR_BIDI, scanMailbox } from '../smtp/mailbox-syntax.js';
 import { isSenderAllowed } from './sender-policy.js';
 
-export type FromCheck =
-  | { readonly ok: true; readonly address: string | null }
-  | { readonly ok: false; readonly reason: string };
+export type FromCheck = { readonly ok: true; readonly address: string | null } | { readonly ok: false; readonly reason: string };
 
 export function checkHeaderFrom(fields: readonly HeaderField[], allowed: readonly string[]): FromCheck {
   const values = headerValues(fields, 'from');
@@ -35,7 +33,8 @@ export function checkHeaderFrom(fields: readonly HeaderField[], allowed: readonl
   if (entry.group !== undefined) return { ok: false, reason: 'group syntax is not allowed' };
   const parsed = parseAddress(entry.address);
   if (!parsed) return { ok: false, reason: 'no valid address' };
-  if (parsed.local.includes('@') || parsed.local.includes('=?')) return { ok: false, reason: 'the address hides another address in its local part' };
+  if (parsed.local.includes('@') || parsed.local.includes('=?'))
+    return { ok: false, reason: 'the address hides another address in its local part' };
   if (hidesAddress(entry.name)) return { ok: false, reason: 'an encoded display name hides an address or a control character' };
   if (!isSenderAllowed(allowed, entry.address)) return { ok: false, reason: `<${entry.address}> is not owned by this user` };
   return { ok: true, address: entry.address };

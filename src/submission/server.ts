@@ -43,7 +43,11 @@ function applyReplyRules(connection: SMTPConnection): void {
     if (typeof data === 'string' && hasEnhancedCode(data)) return send(code, data, false);
     if (code === 538) return send(code, replyText(Replies.encryptionRequired), false);
     if (code === 250 && Array.isArray(data) && !connection.secure) {
-      return send(code, data.filter((line) => !line.startsWith('AUTH ')), context);
+      return send(
+        code,
+        data.filter((line) => !line.startsWith('AUTH ')),
+        context,
+      );
     }
     return send(code, data, context);
   };
@@ -60,7 +64,13 @@ export interface BoundListener {
   readonly guards?: SubmissionGuards;
 }
 
-export async function startListener(kind: ListenerKind, endpoint: string, options: SMTPServerOptions, logger: Logger, onConnection?: ConnectionHook): Promise<BoundListener> {
+export async function startListener(
+  kind: ListenerKind,
+  endpoint: string,
+  options: SMTPServerOptions,
+  logger: Logger,
+  onConnection?: ConnectionHook,
+): Promise<BoundListener> {
   const server = new SubmissionServer({ ...options, secure: kind === 'submissions' }, onConnection);
   server.on('error', (err) => logger.warn({ err, listener: kind }, 'submission connection error'));
   const { host, port } = parseEndpoint(endpoint);

@@ -62,33 +62,37 @@ export function sessionUser(session: SMTPServerSession): User | null {
 export function createHandlers(deps: GuardedDeps, listener: string): Handlers {
   const { metrics } = deps;
   /** Count a refusal by its code before smtp-server sends it. */
-  const counted = (callback: Done): Done => (err) => {
-    if (err instanceof SmtpError) metrics.messagesRefused.inc({ reason: err.code });
-    callback(err);
-  };
+  const counted =
+    (callback: Done): Done =>
+    (err) => {
+      if (err instanceof SmtpError) metrics.messagesRefused.inc({ reason: err.code });
+      callback(err);
+    };
   return {
     onConnect: (session, callback) => {
       metrics.connections.inc({ listener });
       callback(admitSession(deps, session));
     },
     onClose: (session) => releaseSession(deps, session),
-    onAuth: (auth, session, callback) => void authenticate(deps, auth, session).then(
-      (user) => callback(null, { user } satisfies SMTPServerAuthenticationResponse),
-      (err: SmtpError) => {
-        metrics.authFailures.inc({ reason: AUTH_FAILURE_REASONS[err.code] ?? 'credentials' });
-        callback(err);
-      },
-    ),
+    onAuth: (auth, session, callback) =>
+      void authenticate(deps, auth, session).then(
+        (user) => callback(null, { user } satisfies SMTPServerAuthenticationResponse),
+        (err: SmtpError) => {
+          metrics.authFailures.inc({ reason: AUTH_FAILURE_REASONS[err.code] ?? 'credentials' });
+          callback(err);
+        },
+      ),
     onMailFrom: (address, session, callback) => mailFrom(deps, address, session, counted(callback)),
     onRcptTo: (address, session, callback) => rcptTo(deps, address, session, counted(callback)),
-    onData: (stream, session, callback) => void acceptData(deps, stream, session).then(
-      ({ queueId, dataEnd }) => {
-        metrics.messagesAccepted.inc();
-        callback(null, replyText(Replies.queued(queueId)));
-        metrics.acceptLatency.observe((performance.now() - dataEnd) / 1000);
-      },
-      (err: unknown) => counted(callback)(asSmtpError(deps.logger, err, session)),
-    ),
+    onData: (stream, session, callback) =>
+      void acceptData(deps, stream, session).then(
+        ({ queueId, dataEnd }) => {
+          metrics.messagesAccepted.inc();
+          callback(null, replyText(Replies.queued(queueId)));
+          metrics.acceptLatency.observe((performance.now() - dataEnd) / 1000);
+        },
+        (err: unknown) => counted(callback)(asSmtpError(deps.logger, err, session)),
+      ),
   };
 }
 
@@ -118,12 +122,17 @@ function rcptTo(deps: GuardedDeps, address: SMTPServerAddress, session: SMTPServ
 
 function quotaError(verdict: QuotaVerdict, user: string): SmtpError | null {
   if (verdict.ok) return null;
-  const reply = verdict.kind === 'messages' ? Replies.messageRateExceeded(user, verdict.perHour) : Replies.recipientRateExceeded(user, verdict.perHour);
+  const reply =
+    verdict.kind === 'messages' ? Replies.messageRateExceeded(user, verdict.perHour) : Replies.recipientRateExceeded(user, verdict.perHour);
   return new SmtpError('SMARTHOST_E_RATE_LIMIT', reply);
 }
 
 /** The queue ID, and when the end of the data arrived (performance.now()), for the accept latency. */
-async function acceptData(deps: GuardedDeps, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<{ queueId: string; dataEnd: number }> {
+async function acceptData(
+  deps: GuardedDeps,
+  stream: SMTPServerDataStream,
+  session: SMTPServerSession,
+): Promise<{ queueId: string; dataEnd: number }> {
   const raw = await readData(stream);
   const dataEnd = performance.now();
   const user = sessionUser(session);
@@ -140,7 +149,13 @@ async function acceptData(deps: GuardedDeps, stream: SMTPServerDataStream, sessi
   const quota = quotaError(deps.guards.quotas.take(user.name, recipients.length), user.name);
   if (quota) throw quota;
   try {
-    const queueId = await spool(deps, session, { user, sender: mailFrom.address, signAs: from.address ?? mailFrom.address, recipients, message: { header, body, fields } });
+    const queueId = await spool(deps, session, {
+      user,
+      sender: mailFrom.address,
+      signAs: from.address ?? mailFrom.address,
+      recipients,
+      message: { header, body, fields },
+    });
     return { queueId, dataEnd };
   } catch (err) {
     deps.guards.quotas.refund(user.name, recipients.length);
@@ -162,16 +177,38 @@ async function spool(deps: GuardedDeps, session: SMTPServerSession, t: Accepted)
   const now = deps.clock.now();
   const tls = session.tlsOptions ? { version: session.tlsOptions.version, cipher: session.tlsOptions.name } : null;
   const composed = addSubmissionHeaders(t.message, {
-    queueId, hostname: deps.config.hostname, helo: session.hostNameAppearsAs, clientAddress: session.remoteAddress, tls,
-    user: t.user.name, sender: t.sender, recipients: t.recipients, date: new Date(now),
+    queueId,
+    hostname: deps.config.hostname,
+    helo: session.hostNameAppearsAs,
+    clientAddress: session.remoteAddress,
+    tls,
+    user: t.user.name,
+    sender: t.sender,
+    recipients: t.recipients,
+    date: new Date(now),
   });
   const message = deps.sign ? await deps.sign(composed, t.signAs, queueId) : composed;
   await deps.enqueuer.enqueue({
-    id: queueId, sender: t.sender, username: t.user.name, clientAddress: session.remoteAddress,
-    recipients: t.recipients, body: message, createdAt: now, kind: 'message', smtputf8: session.envelope.smtpUtf8 === true,
+    id: queueId,
+    sender: t.sender,
+    username: t.user.name,
+    clientAddress: session.remoteAddress,
+    recipients: t.recipients,
+    body: message,
+    createdAt: now,
+    kind: 'message',
+    smtputf8: session.envelope.smtpUtf8 === true,
   });
   deps.logger.info(
-    { queueId, user: t.user.name, from: t.sender, rcpts: t.recipients.length, size: message.length, client: session.remoteAddress, tls: tls?.version ?? 'none' },
+    {
+      queueId,
+      user: t.user.name,
+      from: t.sender,
+      rcpts: t.recipients.length,
+      size: message.length,
+      client: session.remoteAddress,
+      tls: tls?.version ?? 'none',
+    },
     'accepted',
   );
   return queueId;
@@ -180,6 +217,9 @@ async function spool(deps: GuardedDeps, session: SMTPServerSession, t: Accepted)
 function asSmtpError(logger: Logger, err: unknown, session: SMTPServerSession): SmtpError {
   const smtp = err instanceof SmtpError ? err : new SmtpError('SMARTHOST_E_SPOOL_WRITE', Replies.localError, { cause: err });
   const level = smtp.code === 'SMARTHOST_E_SPOOL_WRITE' || smtp.code === 'SMARTHOST_E_SPOOL_FULL' ? 'error' : 'warn';
-  logger[level]({ code: smtp.code, reply: smtp.message, client: session.remoteAddress, user: sessionUser(session)?.name, err: smtp.cause }, 'message refused');
+  logger[level](
+    { code: smtp.code, reply: smtp.message, client: session.remoteAddress, user: sessionUser(session)?.name, err: smtp.cause },
+    'message refused',
+  );
   return smtp;
 }

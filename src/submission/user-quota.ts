@@ -14,7 +14,9 @@ export interface HourlyQuota {
   readonly recipientsPerHour: number;
 }
 
-export type QuotaVerdict = { readonly ok: true } | { readonly ok: false; readonly kind: 'messages' | 'recipients'; readonly perHour: number };
+export type QuotaVerdict =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly kind: 'messages' | 'recipients'; readonly perHour: number };
 
 const HOUR_MS = 3_600_000;
 const OK: QuotaVerdict = { ok: true };
@@ -50,7 +52,8 @@ export class UserQuotas {
   check(user: string, recipients: number): QuotaVerdict {
     const quota = this.quotaOf(user);
     if (!this.has(`m ${user}`, quota.messagesPerHour, 1)) return { ok: false, kind: 'messages', perHour: quota.messagesPerHour };
-    if (!this.has(`r ${user}`, quota.recipientsPerHour, recipients)) return { ok: false, kind: 'recipients', perHour: quota.recipientsPerHour };
+    if (!this.has(`r ${user}`, quota.recipientsPerHour, recipients))
+      return { ok: false, kind: 'recipients', perHour: quota.recipientsPerHour };
     return OK;
   }
 

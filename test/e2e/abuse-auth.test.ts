@@ -27,7 +27,12 @@ const VICTIM = { name: 'victim', password: 'victim password 1', allow: ['@victim
 /** The failregex of docs/hardening.md's fail2ban filter, on the "msg" of a log line. */
 const FAIL2BAN = /^authentication failed: client=(\S+) /;
 
-async function tryLogin(port: number, from: string, user: string, password: string): Promise<{ code: number; ms: number; client: SmtpClient }> {
+async function tryLogin(
+  port: number,
+  from: string,
+  user: string,
+  password: string,
+): Promise<{ code: number; ms: number; client: SmtpClient }> {
   const client = await SmtpClient.connect(port, { implicitTls: true, localAddress: from });
   if (client.greeting.code !== 220) return { code: client.greeting.code, ms: 0, client };
   await client.ehlo();
@@ -121,9 +126,11 @@ describe('brute-force metrics', () => {
     const fixtures = join(ROOT, 'test', 'fixtures', 'tls');
     const config = parseConfig(
       JSON.stringify({
-        hostname: 'relay.test', spool: { path: join(dir, 'spool.db') },
+        hostname: 'relay.test',
+        spool: { path: join(dir, 'spool.db') },
         tls: { cert: join(fixtures, 'cert.pem'), key: join(fixtures, 'key.pem') },
-        listen: { submission: [], submissions: ['127.0.0.1:0'] }, authFailures: { ...AUTH_FAILURES, delay: 0 },
+        listen: { submission: [], submissions: ['127.0.0.1:0'] },
+        authFailures: { ...AUTH_FAILURES, delay: 0 },
       }),
       join(dir, 'smarthost.yaml'),
     );
@@ -131,7 +138,15 @@ describe('brute-force metrics', () => {
     const users = new UserStore(db);
     await users.add('app', 'right password', ['@example.com']);
     const metrics = new Metrics({ defaultMetrics: false });
-    const deps = { config, users, enqueuer: new Enqueuer(db), ids: new QueueIdGenerator(), clock: systemClock, logger: createLogger('silent'), metrics };
+    const deps = {
+      config,
+      users,
+      enqueuer: new Enqueuer(db),
+      ids: new QueueIdGenerator(),
+      clock: systemClock,
+      logger: createLogger('silent'),
+      metrics,
+    };
     const tls = readTlsFiles(config);
     assert.ok(!Array.isArray(tls), 'the test certificate is usable');
     const listeners = await startSubmission(deps, tls);

@@ -65,7 +65,10 @@ describe('connection limits', () => {
       await SmtpClient.connect(daemon.ports.submissions, { implicitTls: true, localAddress: '127.0.0.6' }),
       await SmtpClient.connect(daemon.ports.submissions, { implicitTls: true, localAddress: '127.0.0.7' }),
     ];
-    assert.deepEqual(open.map((c) => c.greeting.code), [220, 220, 220, 220]);
+    assert.deepEqual(
+      open.map((c) => c.greeting.code),
+      [220, 220, 220, 220],
+    );
     const fifth = await SmtpClient.connect(daemon.ports.submissions, { implicitTls: true, localAddress: '127.0.0.8' });
     assert.equal(fifth.greeting.code, 421);
     assert.match(fifth.greeting.text, /^4\.7\.0 Error: too many connections/);
@@ -77,7 +80,10 @@ describe('per-user hourly quotas', () => {
   const BULK = { name: 'bulk', password: 'bulk password 1', allow: ['@bulk.example'] };
   let daemon: TestDaemon;
   before(async () => {
-    const limits = { perUser: { messagesPerHour: 2, recipientsPerHour: 5 }, users: { bulk: { messagesPerHour: 100, recipientsPerHour: 100 } } };
+    const limits = {
+      perUser: { messagesPerHour: 2, recipientsPerHour: 5 },
+      users: { bulk: { messagesPerHour: 100, recipientsPerHour: 100 } },
+    };
     daemon = await TestDaemon.start({ config: { limits }, users: [DEFAULT_USER, BULK] });
   });
   after(() => daemon.cleanup());
@@ -92,7 +98,7 @@ describe('per-user hourly quotas', () => {
     return client.data(`From: ${from}\r\nSubject: quota\r\n\r\nbody\r\n`);
   };
 
-  test('recipients past the hour\'s quota: 451 4.7.1 at RCPT TO; messages past it: 451 4.7.1 at MAIL FROM; nothing spooled', async () => {
+  test("recipients past the hour's quota: 451 4.7.1 at RCPT TO; messages past it: 451 4.7.1 at MAIL FROM; nothing spooled", async () => {
     const client = await authenticatedClient(daemon.ports.submission, DEFAULT_USER.name, DEFAULT_USER.password);
     assert.equal((await transaction(client, 'a@example.com', 3)).code, 250);
     const before = spooled(daemon);
@@ -219,7 +225,15 @@ describe('reload', () => {
       assert.equal(refused.greeting.code, 421, 'one connection per address');
       refused.close();
 
-      writeFileSync(daemon.configPath, JSON.stringify(merge(daemon.config, { limits: { maxClientsPerAddress: 2, perUser: { messagesPerHour: 2 } }, authFailures: { maxPerClient: 50 } })));
+      writeFileSync(
+        daemon.configPath,
+        JSON.stringify(
+          merge(daemon.config, {
+            limits: { maxClientsPerAddress: 2, perUser: { messagesPerHour: 2 } },
+            authFailures: { maxPerClient: 50 },
+          }),
+        ),
+      );
       const from = daemon.logs.length;
       process.kill(daemon.pid ?? 0, 'SIGHUP');
       await daemon.waitForLog((l) => l.msg === 'configuration reloaded', 10_000, from);

@@ -16,7 +16,9 @@ function writeConfig(name: string, over: Record<string, unknown>): string {
   return path;
 }
 
-const good = writeConfig('good.yaml', { tls: { cert: join(FIXTURE_TLS, 'cert.pem'), key: join(FIXTURE_TLS, 'key.pem'), selfSigned: false } });
+const good = writeConfig('good.yaml', {
+  tls: { cert: join(FIXTURE_TLS, 'cert.pem'), key: join(FIXTURE_TLS, 'key.pem'), selfSigned: false },
+});
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -42,7 +44,9 @@ describe('configuration from the command line', () => {
   });
 
   test('an unreadable certificate: serve exits 78 naming tls.cert', async () => {
-    const bad = writeConfig('nocert.yaml', { tls: { cert: join(dir, 'missing.pem'), key: join(FIXTURE_TLS, 'key.pem'), selfSigned: false } });
+    const bad = writeConfig('nocert.yaml', {
+      tls: { cert: join(dir, 'missing.pem'), key: join(FIXTURE_TLS, 'key.pem'), selfSigned: false },
+    });
     const result = await runCli(['serve', '--config', bad]);
     assert.equal(result.code, 78);
     assert.match(result.stderr, /tls\.cert: cannot read .*missing\.pem: no such file/);
@@ -69,7 +73,9 @@ describe('user management', () => {
     assert.equal(generated.code, 0, generated.stderr);
     assert.match(generated.stdout, /^created user cron\npassword: \S{24,}\n$/);
 
-    const fromStdin = await runCli(['user', 'add', 'erp', '--allow', '@erp.example.com', '--password-stdin', '--config', config], { stdin: 'pw with spaces\n' });
+    const fromStdin = await runCli(['user', 'add', 'erp', '--allow', '@erp.example.com', '--password-stdin', '--config', config], {
+      stdin: 'pw with spaces\n',
+    });
     assert.equal(fromStdin.code, 0, fromStdin.stderr);
     assert.equal(fromStdin.stdout, 'created user erp\n');
 
@@ -79,8 +85,16 @@ describe('user management', () => {
 
     const list = await runCli(['user', 'list', '--config', config]);
     assert.equal(list.stdout, 'cron\tcron@example.com,@example.org\nerp\t@erp.example.com\n');
-    const json = JSON.parse((await runCli(['user', 'list', '--json', '--config', config])).stdout) as { users: Array<{ name: string; allowed: string[] }> };
-    assert.deepEqual(json.users.map((u) => [u.name, u.allowed]), [['cron', ['cron@example.com', '@example.org']], ['erp', ['@erp.example.com']]]);
+    const json = JSON.parse((await runCli(['user', 'list', '--json', '--config', config])).stdout) as {
+      users: Array<{ name: string; allowed: string[] }>;
+    };
+    assert.deepEqual(
+      json.users.map((u) => [u.name, u.allowed]),
+      [
+        ['cron', ['cron@example.com', '@example.org']],
+        ['erp', ['@erp.example.com']],
+      ],
+    );
 
     const passwd = await runCli(['user', 'passwd', 'erp', '--password-stdin', '--config', config], { stdin: 'new\n' });
     assert.equal(passwd.code, 0);

@@ -11,7 +11,14 @@ const SEED = Number(process.env['CRASH_SEED'] ?? 4242);
 
 describe('crash campaign', { timeout: 300_000 }, () => {
   test(`${KILLS} kills while clients send and the receiving MTA accepts: nothing lost`, async (t) => {
-    const figures = await runCampaign({ kills: KILLS, senders: 4, mtaDownDuringKills: false, seed: SEED, maxRunMs: 1500, settleMs: 60_000 });
+    const figures = await runCampaign({
+      kills: KILLS,
+      senders: 4,
+      mtaDownDuringKills: false,
+      seed: SEED,
+      maxRunMs: 1500,
+      settleMs: 60_000,
+    });
     t.diagnostic(`crash campaign, MTA up: ${JSON.stringify(figures)}`);
     assert.ok(figures.accepted > 0, 'messages were accepted');
     assert.equal(figures.lost, 0);
@@ -19,7 +26,14 @@ describe('crash campaign', { timeout: 300_000 }, () => {
   });
 
   test(`${Math.ceil(KILLS / 2)} kills with the receiving MTA down the whole time: all delivered once it is back`, async (t) => {
-    const figures = await runCampaign({ kills: Math.ceil(KILLS / 2), senders: 4, mtaDownDuringKills: true, seed: SEED + 1, maxRunMs: 1500, settleMs: 60_000 });
+    const figures = await runCampaign({
+      kills: Math.ceil(KILLS / 2),
+      senders: 4,
+      mtaDownDuringKills: true,
+      seed: SEED + 1,
+      maxRunMs: 1500,
+      settleMs: 60_000,
+    });
     t.diagnostic(`crash campaign, MTA down then back: ${JSON.stringify(figures)}`);
     assert.ok(figures.accepted > 0, 'messages were accepted');
     assert.equal(figures.lost, 0);

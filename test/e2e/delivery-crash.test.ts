@@ -39,7 +39,8 @@ describe('crash during delivery', { timeout: 60_000 }, () => {
     assert.equal(datas, 4, 'four transactions hang at the end of DATA');
     await daemon.kill();
     for (const id of ids) {
-      for (const r of recipientsOf(daemon, id)) assert.deepEqual([r.state, r.attempts, r.lease_until !== null], ['queued', 0, true], r.address);
+      for (const r of recipientsOf(daemon, id))
+        assert.deepEqual([r.state, r.attempts, r.lease_until !== null], ['queued', 0, true], r.address);
     }
 
     hanging = false;
@@ -48,9 +49,14 @@ describe('crash during delivery', { timeout: 60_000 }, () => {
     const returned = await daemon.waitForLog((l) => l.msg === 'returned the delivery claims of a previous run', 5000, from);
     assert.equal(returned['recipients'], 5);
     for (const id of ids) await waitForRecipients(daemon, id, allFinal);
-    for (const id of ids) for (const r of recipientsOf(daemon, id)) assert.deepEqual([r.state, r.lease_until], ['delivered', null], r.address);
+    for (const id of ids)
+      for (const r of recipientsOf(daemon, id)) assert.deepEqual([r.state, r.lease_until], ['delivered', null], r.address);
     const delivered = new Set(mx.received.flatMap((m) => m.to));
     assert.deepEqual([...delivered].sort(), ['a@remote.test', 'b@other.test', 'c@remote.test', 'd@remote.test', 'e@remote.test']);
-    assert.equal(withSpool(daemon, (db) => db.prepare('SELECT count(*) FROM bodies').pluck().get()), 0, 'bodies are deleted once delivered');
+    assert.equal(
+      withSpool(daemon, (db) => db.prepare('SELECT count(*) FROM bodies').pluck().get()),
+      0,
+      'bodies are deleted once delivered',
+    );
   });
 });

@@ -46,7 +46,10 @@ describe('delivery to MX hosts', { timeout: 60_000 }, () => {
     const message = testMessage('byte for byte', 'someone@remote.test');
     const id = await submit(daemon, ['someone@remote.test'], message);
     const rows = await waitForRecipients(daemon, id, allFinal);
-    assert.deepEqual(rows.map((r) => [r.state, r.attempts, r.last_mx]), [['delivered', 1, `mx.remote.test[127.0.0.2]:${port}`]]);
+    assert.deepEqual(
+      rows.map((r) => [r.state, r.attempts, r.last_mx]),
+      [['delivered', 1, `mx.remote.test[127.0.0.2]:${port}`]],
+    );
     const received = mx.received.find((m) => m.to.includes('someone@remote.test'));
     assert.ok(received);
     assert.equal(received.from, 'alerts@example.com');
@@ -65,10 +68,13 @@ describe('delivery to MX hosts', { timeout: 60_000 }, () => {
   test('the first MX is down or refuses the session: the second MX gets the message', async () => {
     const id = await submit(daemon, ['x@twomx.test', 'y@busy.test']);
     const rows = await waitForRecipients(daemon, id, allFinal);
-    assert.deepEqual(rows.map((r) => [r.address, r.state, r.last_mx]), [
-      ['x@twomx.test', 'delivered', `mx.remote.test[127.0.0.2]:${port}`],
-      ['y@busy.test', 'delivered', `mx.remote.test[127.0.0.2]:${port}`],
-    ]);
+    assert.deepEqual(
+      rows.map((r) => [r.address, r.state, r.last_mx]),
+      [
+        ['x@twomx.test', 'delivered', `mx.remote.test[127.0.0.2]:${port}`],
+        ['y@busy.test', 'delivered', `mx.remote.test[127.0.0.2]:${port}`],
+      ],
+    );
     assert.ok(busy.connections >= 1, 'the 421 server was tried first');
     assert.ok(mx.received.some((m) => m.to.includes('x@twomx.test')));
   });
@@ -76,35 +82,57 @@ describe('delivery to MX hosts', { timeout: 60_000 }, () => {
   test('partial RCPT refusal: one recipient delivered, the other bounced with a DSN back in the spool', async () => {
     const id = await submit(daemon, ['good@remote.test', 'bad@remote.test']);
     const rows = await waitForRecipients(daemon, id, allFinal);
-    assert.deepEqual(rows.map((r) => [r.address, r.state, r.last_reply]), [
-      ['bad@remote.test', 'bounced', '550 5.1.1 No such user here'],
-      ['good@remote.test', 'delivered', '250 2.0.0 OK: message queued'],
-    ]);
-    assert.deepEqual(mx.received.filter((m) => m.to.includes('good@remote.test')).map((m) => m.to), [['good@remote.test']]);
+    assert.deepEqual(
+      rows.map((r) => [r.address, r.state, r.last_reply]),
+      [
+        ['bad@remote.test', 'bounced', '550 5.1.1 No such user here'],
+        ['good@remote.test', 'delivered', '250 2.0.0 OK: message queued'],
+      ],
+    );
+    assert.deepEqual(
+      mx.received.filter((m) => m.to.includes('good@remote.test')).map((m) => m.to),
+      [['good@remote.test']],
+    );
     const [dsn, ...more] = dsnsFor(daemon, id);
     assert.equal(more.length, 0);
     assert.ok(dsn);
     assert.deepEqual([dsn.sender, dsn.recipients], ['', 'alerts@example.com']);
     const parsed = await simpleParser(dsn.body);
     assert.equal(parsed.from?.value[0]?.address, 'MAILER-DAEMON@relay.test');
-    assert.match(parsed.text ?? '', /<bad@remote\.test>: host mx\.remote\.test\[127\.0\.0\.2\] said: 550 5\.1\.1 No such user here \(in reply to RCPT TO command\)/);
-    assert.match(dsn.body, /Final-Recipient: rfc822; bad@remote\.test\r\nAction: failed\r\nStatus: 5\.1\.1\r\nRemote-MTA: dns; mx\.remote\.test\r\n/);
+    assert.match(
+      parsed.text ?? '',
+      /<bad@remote\.test>: host mx\.remote\.test\[127\.0\.0\.2\] said: 550 5\.1\.1 No such user here \(in reply to RCPT TO command\)/,
+    );
+    assert.match(
+      dsn.body,
+      /Final-Recipient: rfc822; bad@remote\.test\r\nAction: failed\r\nStatus: 5\.1\.1\r\nRemote-MTA: dns; mx\.remote\.test\r\n/,
+    );
     assert.doesNotMatch(dsn.body, /good@remote\.test>:/);
     const dsnRows = await waitForRecipients(daemon, dsn.id, allFinal);
-    assert.deepEqual(dsnRows.map((r) => r.state), ['delivered'], 'the DSN itself is delivered like any message');
+    assert.deepEqual(
+      dsnRows.map((r) => r.state),
+      ['delivered'],
+      'the DSN itself is delivered like any message',
+    );
   });
 
   test('null MX and NXDOMAIN bounce at once in one DSN; SERVFAIL defers', async () => {
     const id = await submit(daemon, ['a@nullmx.test', 'b@nowhere.test', 'c@flaky.test']);
     const rows = await waitForRecipients(daemon, id, (rs) => rs.every((r) => r.attempts === 1));
-    assert.deepEqual(rows.map((r) => [r.address, r.state, r.last_reply?.slice(0, 12)]), [
-      ['a@nullmx.test', 'bounced', '550 5.1.10 R'],
-      ['b@nowhere.test', 'bounced', '550 5.1.2 Ho'],
-      ['c@flaky.test', 'deferred', '451 4.4.3 Ho'],
-    ]);
+    assert.deepEqual(
+      rows.map((r) => [r.address, r.state, r.last_reply?.slice(0, 12)]),
+      [
+        ['a@nullmx.test', 'bounced', '550 5.1.10 R'],
+        ['b@nowhere.test', 'bounced', '550 5.1.2 Ho'],
+        ['c@flaky.test', 'deferred', '451 4.4.3 Ho'],
+      ],
+    );
     const dsns = dsnsFor(daemon, id);
     assert.equal(dsns.length, 1);
-    assert.deepEqual([...(dsns[0]?.body.matchAll(/^Status: (.+)\r$/gm) ?? [])].map((m) => m[1]), ['5.1.10', '5.1.2']);
+    assert.deepEqual(
+      [...(dsns[0]?.body.matchAll(/^Status: (.+)\r$/gm) ?? [])].map((m) => m[1]),
+      ['5.1.10', '5.1.2'],
+    );
     const deferred = await daemon.waitForLog((l) => l['queueId'] === id && l['to'] === 'c@flaky.test');
     assert.deepEqual([deferred['status'], deferred['relay']], ['deferred', 'none']);
   });
@@ -130,7 +158,9 @@ describe('private destinations', { timeout: 60_000 }, () => {
     const port = await freePort('127.0.0.2');
     mx = await FakeMx.start('127.0.0.2', port);
     dns.add('lan.test', mxRecord('mx.lan.test')).add('mx.lan.test', a('127.0.0.2'));
-    const config = deliveryConfig(dns, port, { delivery: { allowPrivateDestinations: false, routes: { '*': null, 'routed.test': `127.0.0.2:${port}` } } });
+    const config = deliveryConfig(dns, port, {
+      delivery: { allowPrivateDestinations: false, routes: { '*': null, 'routed.test': `127.0.0.2:${port}` } },
+    });
     daemon = await TestDaemon.start({ config });
   });
   after(async () => {
@@ -141,8 +171,20 @@ describe('private destinations', { timeout: 60_000 }, () => {
   test('an MX on a loopback address is refused (deferred with the reason) unless a route names it', async () => {
     const id = await submit(daemon, ['x@lan.test', 'y@routed.test']);
     const rows = await waitForRecipients(daemon, id, (rs) => rs.every((r) => r.attempts === 1));
-    assert.deepEqual(rows.map((r) => [r.address, r.state]), [['x@lan.test', 'deferred'], ['y@routed.test', 'delivered']]);
-    assert.match(rows[0]?.last_reply ?? '', /^451 4\.4\.0 delivery to lan\.test refused: mx\.lan\.test\[127\.0\.0\.2\] is not a public address/);
-    assert.deepEqual(mx.received.map((m) => m.to), [['y@routed.test']]);
+    assert.deepEqual(
+      rows.map((r) => [r.address, r.state]),
+      [
+        ['x@lan.test', 'deferred'],
+        ['y@routed.test', 'delivered'],
+      ],
+    );
+    assert.match(
+      rows[0]?.last_reply ?? '',
+      /^451 4\.4\.0 delivery to lan\.test refused: mx\.lan\.test\[127\.0\.0\.2\] is not a public address/,
+    );
+    assert.deepEqual(
+      mx.received.map((m) => m.to),
+      [['y@routed.test']],
+    );
   });
 });

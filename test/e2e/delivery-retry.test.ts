@@ -26,9 +26,13 @@ describe('retries and expiry', { timeout: 60_000 }, () => {
         return 'accept';
       },
     });
-    dns.add('remote.test', { type: 'MX', exchange: 'mx.remote.test', preference: 10 }).add('example.com', { type: 'MX', exchange: 'mx.remote.test', preference: 10 });
+    dns
+      .add('remote.test', { type: 'MX', exchange: 'mx.remote.test', preference: 10 })
+      .add('example.com', { type: 'MX', exchange: 'mx.remote.test', preference: 10 });
     dns.add('mx.remote.test', { type: 'A', address: '127.0.0.2' });
-    const config = deliveryConfig(dns, port, { delivery: { retry: { minBackoff: 1, maxBackoff: 2, maxLifetime: 3 }, timeouts: { command: 1 } } });
+    const config = deliveryConfig(dns, port, {
+      delivery: { retry: { minBackoff: 1, maxBackoff: 2, maxLifetime: 3 }, timeouts: { command: 1 } },
+    });
     daemon = await TestDaemon.start({ config });
   });
   after(async () => {
@@ -39,10 +43,19 @@ describe('retries and expiry', { timeout: 60_000 }, () => {
   test('451 then 250: deferred, then delivered on the retry', async () => {
     const id = await submit(daemon, ['retry@remote.test']);
     const rows = await waitForRecipients(daemon, id, allFinal);
-    assert.deepEqual(rows.map((r) => [r.state, r.attempts]), [['delivered', 2]]);
+    assert.deepEqual(
+      rows.map((r) => [r.state, r.attempts]),
+      [['delivered', 2]],
+    );
     await daemon.waitForLog((l) => l['queueId'] === id && l['status'] === 'sent'); // the log pipe may trail the spool
     const lines = daemon.logs.filter((l) => l['queueId'] === id && l['to'] === 'retry@remote.test');
-    assert.deepEqual(lines.map((l) => [l['status'], l['attempts']]), [['deferred', 1], ['sent', 2]]);
+    assert.deepEqual(
+      lines.map((l) => [l['status'], l['attempts']]),
+      [
+        ['deferred', 1],
+        ['sent', 2],
+      ],
+    );
     assert.equal(lines[0]?.['reply'], '451 4.3.0 Try again later');
     assert.ok(Number(lines[1]?.['delay']) >= 0.9, `retried after the backoff: ${String(lines[1]?.['delay'])} s`);
   });
@@ -53,16 +66,24 @@ describe('retries and expiry', { timeout: 60_000 }, () => {
     assert.equal(rows[0]?.state, 'bounced');
     assert.ok((rows[0]?.attempts ?? 0) >= 2, `attempts: ${rows[0]?.attempts}`);
     await daemon.waitForLog((l) => l['queueId'] === id && l['status'] === 'expired');
-    const statuses = daemon.logs.filter((l) => l['queueId'] === id).map((l) => l['status']).filter(Boolean);
+    const statuses = daemon.logs
+      .filter((l) => l['queueId'] === id)
+      .map((l) => l['status'])
+      .filter(Boolean);
     assert.equal(statuses.at(-1), 'expired');
     assert.ok(statuses.slice(0, -1).every((s) => s === 'deferred'));
     const [dsn] = dsnsFor(daemon, id);
     assert.ok(dsn);
     assert.match(dsn.body, /Final-Recipient: rfc822; never@remote\.test\r\nAction: failed\r\nStatus: 4\.4\.7\r\n/);
-    assert.match(dsn.body, /<never@remote\.test>: delivery time expired; last error: host mx\.remote\.test\[127\.0\.0\.2\] said: 451 4\.3\.0 Try again later/);
+    assert.match(
+      dsn.body,
+      /<never@remote\.test>: delivery time expired; last error: host mx\.remote\.test\[127\.0\.0\.2\] said: 451 4\.3\.0 Try again later/,
+    );
     await mx.waitFor(1);
     await waitForRecipients(daemon, dsn.id, allFinal);
-    assert.ok(mx.received.some((m) => m.from === '' && m.to.includes('alerts@example.com') && m.data.toString().includes('never@remote.test')));
+    assert.ok(
+      mx.received.some((m) => m.from === '' && m.to.includes('alerts@example.com') && m.data.toString().includes('never@remote.test')),
+    );
   });
 
   test('a server that stops answering is timed out and the recipient deferred', async () => {

@@ -54,7 +54,12 @@ describe('dkim keygen, dns, check', () => {
     assert.equal(record?.name, 'e2026._domainkey.example.com');
     const yamlBlock = /under dkim\.keys in .*\n((?: {2}.*\n)+)/.exec(gen.stdout)?.[1] ?? '';
     const [entry] = parse(yamlBlock.replace(/^ {2}/gm, '')) as Array<Record<string, unknown>>;
-    assert.deepEqual(entry, { domain: 'example.com', selector: 'e2026', algorithm: 'ed25519', privateKey: join(dir, 'dkim', 'example.com.e2026.key') });
+    assert.deepEqual(entry, {
+      domain: 'example.com',
+      selector: 'e2026',
+      algorithm: 'ed25519',
+      privateKey: join(dir, 'dkim', 'example.com.e2026.key'),
+    });
     assert.equal(statSync(String(entry?.['privateKey'])).mode & 0o777, 0o600);
     keys.push(entry ?? {});
     writeConfig();
@@ -63,7 +68,10 @@ describe('dkim keygen, dns, check', () => {
     const printed = await cli('dkim', 'dns', 'example.com');
     assert.equal(printed.code, 0, printed.stderr);
     const records = printedRecords(printed.stdout);
-    assert.deepEqual(records.map((r) => r.name), ['e2026._domainkey.example.com', 'example.com', '_dmarc.example.com']);
+    assert.deepEqual(
+      records.map((r) => r.name),
+      ['e2026._domainkey.example.com', 'example.com', '_dmarc.example.com'],
+    );
     assert.deepEqual(records[0], record);
     assert.match(records[1]?.strings.join('') ?? '', /^v=spf1 a:relay\.test ~all$/);
     assert.match(records[2]?.strings.join('') ?? '', /^v=DMARC1; p=none/);
@@ -87,7 +95,13 @@ describe('dkim keygen, dns, check', () => {
     const missing = await cli('dkim', 'check', 'example.com', '--json');
     assert.equal(missing.code, 1);
     const statuses = (JSON.parse(missing.stdout) as { selectors: Array<{ selector: string; status: string }> }).selectors;
-    assert.deepEqual(statuses.map((s) => [s.selector, s.status]), [['e2026', 'match'], ['r2026', 'missing']]);
+    assert.deepEqual(
+      statuses.map((s) => [s.selector, s.status]),
+      [
+        ['e2026', 'match'],
+        ['r2026', 'missing'],
+      ],
+    );
 
     const printed = printedRecords((await cli('dkim', 'dns', 'example.com')).stdout);
     const rsa = printed.find((r) => r.name === out.record.name);
@@ -109,13 +123,26 @@ describe('dkim keygen, dns, check', () => {
     assert.equal(checked.code, 1);
     assert.match(checked.stdout, /^e2027\._domainkey\.example\.com\ted25519\tinactive\tmismatch\t/m);
 
-    const listed = JSON.parse((await cli('dkim', 'list', '--json')).stdout) as { keys: Array<{ selector: string; active: boolean; bits: number }> };
-    assert.deepEqual(listed.keys.map((k) => [k.selector, k.active, k.bits]), [['e2026', true, 256], ['r2026', true, 2048], ['e2027', false, 256]]);
+    const listed = JSON.parse((await cli('dkim', 'list', '--json')).stdout) as {
+      keys: Array<{ selector: string; active: boolean; bits: number }>;
+    };
+    assert.deepEqual(
+      listed.keys.map((k) => [k.selector, k.active, k.bits]),
+      [
+        ['e2026', true, 256],
+        ['r2026', true, 2048],
+        ['e2027', false, 256],
+      ],
+    );
   });
 
   test('keygen refuses a selector already in use, and bad arguments with exit 2', async () => {
     assert.equal((await cli('dkim', 'keygen', 'example.com', '--selector', 'e2026', '--algorithm', 'ed25519')).code, 1);
-    assert.equal((await cli('dkim', 'keygen', 'example.com', '--selector', 'E2026', '--algorithm', 'ed25519')).code, 1, 'selectors compare without case, as in the config');
+    assert.equal(
+      (await cli('dkim', 'keygen', 'example.com', '--selector', 'E2026', '--algorithm', 'ed25519')).code,
+      1,
+      'selectors compare without case, as in the config',
+    );
     assert.equal((await cli('dkim', 'keygen', 'example.com', '--selector', 'bad selector')).code, 2);
     assert.equal((await cli('dkim', 'keygen', 'example.com', '--selector', 's', '--bits', '1024')).code, 2);
     assert.equal((await cli('dkim', 'keygen', 'example.com', '--selector', 's', '--algorithm', 'dsa')).code, 2);

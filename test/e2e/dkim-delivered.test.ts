@@ -15,7 +15,8 @@ import { FakeMx, SmtpSink, freePort } from '../helpers/fake-mx.js';
 
 const MESSAGES: Record<string, string> = {
   'plain ASCII': 'Subject: disk space low\r\n\r\nThe disk is 91% full.\r\n.leading dot\r\n',
-  '8-bit body': 'Subject: 8bit\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße, naïve café, ½ ± 3°C\r\n',
+  '8-bit body':
+    'Subject: 8bit\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße, naïve café, ½ ± 3°C\r\n',
   'very long lines': `Subject: ${'long subject '.repeat(100)}\r\n\r\n${'x'.repeat(5000)}\r\n${'word  \t '.repeat(500)}\r\n`,
   'bare LF line endings': 'Subject: bare LF\n\nline one\nline two  \n\nlast\n',
 };
@@ -34,9 +35,13 @@ describe('DKIM signatures verified at the receiving MTA', { timeout: 60_000 }, (
     const port = await freePort('127.0.0.2');
     mx = await FakeMx.start('127.0.0.2', port, { rcpt: (address) => (address.startsWith('bad') ? 'reject' : 'accept') });
     sink = await SmtpSink.start('127.0.0.3', port);
-    dns.add('remote.test', { type: 'MX', exchange: 'mx.remote.test', preference: 10 }).add('mx.remote.test', { type: 'A', address: '127.0.0.2' });
+    dns
+      .add('remote.test', { type: 'MX', exchange: 'mx.remote.test', preference: 10 })
+      .add('mx.remote.test', { type: 'A', address: '127.0.0.2' });
     dns.add('example.com', { type: 'MX', exchange: 'mx.remote.test', preference: 10 });
-    dns.add('sink.test', { type: 'MX', exchange: 'sink.remote.test', preference: 10 }).add('sink.remote.test', { type: 'A', address: '127.0.0.3' });
+    dns
+      .add('sink.test', { type: 'MX', exchange: 'sink.remote.test', preference: 10 })
+      .add('sink.remote.test', { type: 'A', address: '127.0.0.3' });
     keyDir = mkdtempSync(join(tmpdir(), 'smarthost-dkim-'));
     const keys = [
       makeKey(keyDir, { domain: 'example.com', selector: 'r2026', algorithm: 'rsa' }),
@@ -73,7 +78,11 @@ describe('DKIM signatures verified at the receiving MTA', { timeout: 60_000 }, (
   }
 
   test('a message relayed to Postfix smtp-sink verifies there too', async () => {
-    const id = await submit(daemon, ['ops@sink.test'], 'From: alerts@example.com\r\nTo: ops@sink.test\r\nSubject: to a real MTA\r\n\r\nhello\r\n');
+    const id = await submit(
+      daemon,
+      ['ops@sink.test'],
+      'From: alerts@example.com\r\nTo: ops@sink.test\r\nSubject: to a real MTA\r\n\r\nhello\r\n',
+    );
     await waitForRecipients(daemon, id, allFinal);
     const [file] = await sink.waitFor(1);
     // smtp-sink writes its own X-* envelope fields above the message, as a later hop adds trace fields.
@@ -83,7 +92,11 @@ describe('DKIM signatures verified at the receiving MTA', { timeout: 60_000 }, (
   });
 
   test('a DSN from MAILER-DAEMON@relay.test is signed with the relay.test key', async () => {
-    const id = await submit(daemon, ['bad-user@remote.test'], 'From: alerts@example.com\r\nTo: bad-user@remote.test\r\nSubject: will bounce\r\n\r\nx\r\n');
+    const id = await submit(
+      daemon,
+      ['bad-user@remote.test'],
+      'From: alerts@example.com\r\nTo: bad-user@remote.test\r\nSubject: will bounce\r\n\r\nx\r\n',
+    );
     await waitForRecipients(daemon, id, allFinal);
     const [dsn] = dsnsFor(daemon, id);
     assert.ok(dsn, 'a DSN is spooled');

@@ -17,18 +17,26 @@ import { keyEntry, makeKey, publish, verifyDkim, verifyWithPython, type TestKey,
 import { DnsServer } from '../helpers/dns-server.js';
 import { authenticatedClient } from '../helpers/smtp-client.js';
 
-const USER: TestUser = { name: 'app', password: 'correct horse battery staple', allow: ['@example.com', '@mail.example.org', '@example.net'] };
+const USER: TestUser = {
+  name: 'app',
+  password: 'correct horse battery staple',
+  allow: ['@example.com', '@mail.example.org', '@example.net'],
+};
 
-const HEAD = 'From: Alerts <alerts@example.com>\r\nTo: someone@remote.test\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <m1@example.com>\r\n';
+const HEAD =
+  'From: Alerts <alerts@example.com>\r\nTo: someone@remote.test\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <m1@example.com>\r\n';
 
 const MESSAGES: Record<string, { text: string; params?: string }> = {
-  'plain ASCII': { text: `${HEAD}Subject: disk space low\r\n\r\nThe disk is 91% full.\r\n.leading dot\r\n  indented \t with tabs  \r\n\r\n\r\n` },
+  'plain ASCII': {
+    text: `${HEAD}Subject: disk space low\r\n\r\nThe disk is 91% full.\r\n.leading dot\r\n  indented \t with tabs  \r\n\r\n\r\n`,
+  },
   '8-bit body': {
     text: `${HEAD}Subject: 8bit\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße, naïve café, ½ ± 3°C, ©®\r\n`,
     params: ' BODY=8BITMIME',
   },
   'UTF-8 headers': {
-    text: 'From: Jörg Müller <alerts@example.com>\r\nTo: Zoë Ångström <someone@remote.test>\r\nSubject: Grüße aus Köln — 日本語のテスト ✓\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n' +
+    text:
+      'From: Jörg Müller <alerts@example.com>\r\nTo: Zoë Ångström <someone@remote.test>\r\nSubject: Grüße aus Köln — 日本語のテスト ✓\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n' +
       'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nÜberall UTF-8.\r\n',
     params: ' SMTPUTF8 BODY=8BITMIME',
   },
@@ -82,13 +90,26 @@ describe('DKIM signing at submission', () => {
 
   test('the signature: relaxed/relaxed, t=, From oversigned, no trace fields, inactive keys unused', async () => {
     const stored = (await submitAndRead(daemon, 'alerts@example.com', MESSAGES['plain ASCII']?.text ?? '')).toString('latin1');
-    const fields = stored.split('\r\n\r\n')[0]?.split(/\r\n(?![ \t])/).filter((f) => /^DKIM-Signature:/i.test(f)) ?? [];
+    const fields =
+      stored
+        .split('\r\n\r\n')[0]
+        ?.split(/\r\n(?![ \t])/)
+        .filter((f) => /^DKIM-Signature:/i.test(f)) ?? [];
     assert.equal(fields.length, 2);
     for (const field of fields) {
-      const tags = Object.fromEntries(field.replace(/^DKIM-Signature:/i, '').split(';').map((t) => t.trim().split('=')).map(([k, ...v]) => [k, v.join('=').replace(/\s+/g, '')]));
+      const tags = Object.fromEntries(
+        field
+          .replace(/^DKIM-Signature:/i, '')
+          .split(';')
+          .map((t) => t.trim().split('='))
+          .map(([k, ...v]) => [k, v.join('=').replace(/\s+/g, '')]),
+      );
       assert.equal(tags['c'], 'relaxed/relaxed');
       assert.ok(Math.abs(Number(tags['t']) - Date.now() / 1000) < 120, `t=${tags['t']}`);
-      assert.deepEqual(tags['h']?.split(':').filter((h: string) => h === 'from'), ['from', 'from']);
+      assert.deepEqual(
+        tags['h']?.split(':').filter((h: string) => h === 'from'),
+        ['from', 'from'],
+      );
       assert.ok(!tags['h']?.includes('received'));
       assert.notEqual(tags['s'], 'e2025');
     }
@@ -122,7 +143,7 @@ describe('DKIM signing at submission', () => {
   });
 
   test('a From: domain without a key is signed with its nearest parent domain key (d=example.org)', async () => {
-    const text = HEAD.replace('Alerts <alerts@example.com>', 'ops@mail.example.org') + 'Subject: parent\r\n\r\nbody\r\n';
+    const text = `${HEAD.replace('Alerts <alerts@example.com>', 'ops@mail.example.org')}Subject: parent\r\n\r\nbody\r\n`;
     const verdicts = await verifyDkim(await submitAndRead(daemon, 'ops@mail.example.org', text), dns);
     const expected = [{ domain: 'example.org', selector: 'o1', algorithm: 'ed25519-sha256', result: 'pass' }];
     assert.deepEqual(verdicts.mailauth, expected);
@@ -130,7 +151,7 @@ describe('DKIM signing at submission', () => {
   });
 
   test('a From: domain with no key at all is accepted unsigned, with a warning naming the queue ID', async () => {
-    const text = HEAD.replace('Alerts <alerts@example.com>', 'news@example.net') + 'Subject: unsigned\r\n\r\nbody\r\n';
+    const text = `${HEAD.replace('Alerts <alerts@example.com>', 'news@example.net')}Subject: unsigned\r\n\r\nbody\r\n`;
     const { queueId, stored } = await submit(daemon, 'news@example.net', text);
     assert.ok(!/^DKIM-Signature:/im.test(stored.toString('latin1')));
     const warning = await daemon.waitForLog((l) => l.queueId === queueId && l.level === 'warn');
@@ -203,9 +224,13 @@ function sorted(verdicts: readonly Verdict[]): Verdict[] {
 
 async function multipartMessage(): Promise<string> {
   const mail = new MailComposer({
-    from: 'Alerts <alerts@example.com>', to: 'someone@remote.test', subject: 'report with attachments',
-    date: new Date('2026-11-25T10:00:00Z'), messageId: '<m2@example.com>',
-    text: 'Report attached.\n', html: '<p>Report <b>attached</b>.</p>',
+    from: 'Alerts <alerts@example.com>',
+    to: 'someone@remote.test',
+    subject: 'report with attachments',
+    date: new Date('2026-11-25T10:00:00Z'),
+    messageId: '<m2@example.com>',
+    text: 'Report attached.\n',
+    html: '<p>Report <b>attached</b>.</p>',
     attachments: [
       { filename: 'report.csv', content: 'a,b\n1,2\n' },
       { filename: 'blob.bin', content: Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37) % 256)) },

@@ -112,7 +112,16 @@ describe('fuzz: bad input against the running daemon', () => {
     const started = Date.now();
     await Promise.all(Array.from({ length: WORKERS }, (_, i) => worker(i, tally, started + TIME_LIMIT_MS)));
     const end = memory(pid);
-    const figures = { seed: SEED, ...tally, accepted: tally.accepted.length, unanswered: tally.unanswered.length, seconds: (Date.now() - started) / 1000, rssStartMiB: start.rss, rssEndMiB: end.rss, peakMiB: end.peak };
+    const figures = {
+      seed: SEED,
+      ...tally,
+      accepted: tally.accepted.length,
+      unanswered: tally.unanswered.length,
+      seconds: (Date.now() - started) / 1000,
+      rssStartMiB: start.rss,
+      rssEndMiB: end.rss,
+      peakMiB: end.peak,
+    };
     t.diagnostic(`fuzz figures: ${JSON.stringify(figures)}`);
 
     assert.ok(tally.inputs >= INPUTS, `all inputs sent within the time limit (${tally.inputs})`);
@@ -121,7 +130,10 @@ describe('fuzz: bad input against the running daemon', () => {
     assert.equal((await probe.send('NOOP')).code, 250, 'and still serving');
     await probe.quit();
     assert.ok(end.peak < 400, `peak memory ${end.peak} MiB`);
-    assert.deepEqual(daemon.logs.filter((l) => l.level === 'fatal' || l.level === 'raw' || /uncaught|unhandled/i.test(l.msg ?? '')), []);
+    assert.deepEqual(
+      daemon.logs.filter((l) => l.level === 'fatal' || l.level === 'raw' || /uncaught|unhandled/i.test(l.msg ?? '')),
+      [],
+    );
     assert.deepEqual(tally.unanswered, [], 'every command got a reply or a close');
 
     const db = daemon.openSpool();

@@ -56,10 +56,17 @@ describe('metrics and health', { timeout: 60_000 }, () => {
     dns = await DnsServer.start();
     const port = await freePort('127.0.0.5');
     mx = await FakeMx.start('127.0.0.5', port, { rcpt: (address) => (address.startsWith('later@') ? 'tempfail' : 'accept') });
-    dns.add('remote.test', { type: 'MX', exchange: 'mx.remote.test', preference: 10 }).add('mx.remote.test', { type: 'A', address: '127.0.0.5' });
+    dns
+      .add('remote.test', { type: 'MX', exchange: 'mx.remote.test', preference: 10 })
+      .add('mx.remote.test', { type: 'A', address: '127.0.0.5' });
     daemon = await TestDaemon.start({
       config: deliveryConfig(dns, port, { metrics: { listen: '127.0.0.1:0' } }),
-      env: { LD_PRELOAD: buildFaultLibrary(work), SMARTHOST_FAULT_FILE: faultFile, NOTIFY_SOCKET: '/run/test-notify', PATH: `${work}:${process.env['PATH'] ?? ''}` },
+      env: {
+        LD_PRELOAD: buildFaultLibrary(work),
+        SMARTHOST_FAULT_FILE: faultFile,
+        NOTIFY_SOCKET: '/run/test-notify',
+        PATH: `${work}:${process.env['PATH'] ?? ''}`,
+      },
     });
     const listening = daemon.logs.find((l) => l.msg === 'listening' && l['listener'] === 'metrics');
     base = `http://127.0.0.1:${String(listening?.['port'])}`;
@@ -79,7 +86,15 @@ describe('metrics and health', { timeout: 60_000 }, () => {
     const deferred = await submit(daemon, ['later@remote.test']);
     await waitForRecipients(daemon, delivered, allFinal);
     await waitForRecipients(daemon, deferred, (rows) => rows.every((r) => r.state === 'deferred' && r.lease_until === null));
-    const badPassword = await sendWithNodemailer({ port: daemon.ports.submissions, implicitTls: true, user: DEFAULT_USER.name, password: 'wrong', from: 'alerts@example.com', to: ['x@remote.test'], message: 'Subject: x\r\n\r\nx\r\n' });
+    const badPassword = await sendWithNodemailer({
+      port: daemon.ports.submissions,
+      implicitTls: true,
+      user: DEFAULT_USER.name,
+      password: 'wrong',
+      from: 'alerts@example.com',
+      to: ['x@remote.test'],
+      message: 'Subject: x\r\n\r\nx\r\n',
+    });
     assert.equal(badPassword.ok, false);
     const client = await authenticatedClient(daemon.ports.submission, DEFAULT_USER.name, DEFAULT_USER.password);
     assert.equal((await client.send('MAIL FROM:<someone@elsewhere.test>')).code, 553);
@@ -100,7 +115,10 @@ describe('metrics and health', { timeout: 60_000 }, () => {
     assert.equal(value(samples, 'smarthost_delivery_attempts_total', { outcome: 'delivered' }), 1);
     assert.equal(value(samples, 'smarthost_delivery_attempts_total', { outcome: 'deferred' }), 1);
     assert.equal(value(samples, 'smarthost_delivery_latency_seconds_count'), 1);
-    assert.ok(value(samples, 'smarthost_outbound_connections_total', { tls: 'tls' }) >= 1, 'the fake MX offers STARTTLS with a self-signed certificate');
+    assert.ok(
+      value(samples, 'smarthost_outbound_connections_total', { tls: 'tls' }) >= 1,
+      'the fake MX offers STARTTLS with a self-signed certificate',
+    );
     assert.ok(value(samples, 'smarthost_process_cpu_seconds_total') > 0, 'process metrics');
     for (const sample of samples.filter((s) => s.name.startsWith('smarthost_'))) {
       const family = sample.name.replace(/_(bucket|sum|count)$/, '');
@@ -114,7 +132,13 @@ describe('metrics and health', { timeout: 60_000 }, () => {
     assert.equal(ok.status, 200);
     const body = (await ok.json()) as { status: string; spool: string; listeners: Array<{ kind: string; listening: boolean }> };
     assert.equal(body.status, 'ok');
-    assert.deepEqual(body.listeners.map((l) => [l.kind, l.listening]), [['submission', true], ['submissions', true]]);
+    assert.deepEqual(
+      body.listeners.map((l) => [l.kind, l.listening]),
+      [
+        ['submission', true],
+        ['submissions', true],
+      ],
+    );
 
     writeFileSync(faultFile, 'EIO');
     try {

@@ -15,7 +15,12 @@ const ALICE = { name: 'alice', password: 'alice password 1', allow: ['@alice.exa
 const BOB = { name: 'bob', password: 'bob password 1', allow: ['@bob.example'] };
 const OLD_TLS = ['TLSv1', 'TLSv1.1'] as const;
 /** What a client needs to offer TLS 1.0/1.1 at all with OpenSSL 3 (security level 0). */
-const oldTls = (version: (typeof OLD_TLS)[number]): tls.ConnectionOptions => ({ minVersion: version, maxVersion: version, ciphers: 'DEFAULT@SECLEVEL=0', rejectUnauthorized: false });
+const oldTls = (version: (typeof OLD_TLS)[number]): tls.ConnectionOptions => ({
+  minVersion: version,
+  maxVersion: version,
+  ciphers: 'DEFAULT@SECLEVEL=0',
+  rejectUnauthorized: false,
+});
 
 /** Resolves with the negotiated protocol, or rejects with the handshake error. */
 function handshake(connect: (done: (err: Error | null, protocol?: string | null) => void) => void): Promise<string | null> {
@@ -77,7 +82,15 @@ describe('no relay without AUTH, no spoofing', () => {
   for (const version of OLD_TLS) {
     test(`${version} is refused on 465 and at STARTTLS on 587 (the client really offers it)`, async () => {
       const fixtures = join(ROOT, 'test', 'fixtures', 'tls');
-      const permissive = tls.createServer({ key: readFileSync(join(fixtures, 'key.pem')), cert: readFileSync(join(fixtures, 'cert.pem')), minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' }, (s) => s.end());
+      const permissive = tls.createServer(
+        {
+          key: readFileSync(join(fixtures, 'key.pem')),
+          cert: readFileSync(join(fixtures, 'cert.pem')),
+          minVersion: 'TLSv1',
+          ciphers: 'DEFAULT@SECLEVEL=0',
+        },
+        (s) => s.end(),
+      );
       await new Promise<void>((resolve) => permissive.listen(0, '127.0.0.1', resolve));
       const port = (permissive.address() as { port: number }).port;
       try {
@@ -89,7 +102,10 @@ describe('no relay without AUTH, no spoofing', () => {
       } finally {
         permissive.close();
       }
-      await assert.rejects(SmtpClient.connect(daemon.ports.submissions, { implicitTls: true, tlsOptions: oldTls(version) }), /version|protocol|alert/i);
+      await assert.rejects(
+        SmtpClient.connect(daemon.ports.submissions, { implicitTls: true, tlsOptions: oldTls(version) }),
+        /version|protocol|alert/i,
+      );
       const plain = await SmtpClient.connect(daemon.ports.submission);
       await plain.ehlo();
       assert.equal((await plain.send('STARTTLS')).code, 220);
@@ -108,7 +124,14 @@ describe('no relay without AUTH, no spoofing', () => {
 
   test("another user's domain in MAIL FROM: 553 5.7.1, however it is spelled", async () => {
     const client = await alice();
-    for (const sender of ['boss@bob.example', 'boss@BOB.example', 'boss@bob.example.', 'a@alice.example.bob.example', 'a@аlice.example', '<a@alice.example>@bob.example']) {
+    for (const sender of [
+      'boss@bob.example',
+      'boss@BOB.example',
+      'boss@bob.example.',
+      'a@alice.example.bob.example',
+      'a@аlice.example',
+      '<a@alice.example>@bob.example',
+    ]) {
       const reply = await client.send(`MAIL FROM:<${sender}>`);
       assert.ok(reply.code === 553 || reply.code === 501, `${sender}: ${reply.code} ${reply.text}`);
     }

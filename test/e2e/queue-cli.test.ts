@@ -13,7 +13,14 @@ import { FakeMx, freePort } from '../helpers/fake-mx.js';
 import { fillSpool, type FixtureName } from '../helpers/queue-fixture.js';
 
 interface ListJson {
-  messages: Array<{ id: string; sender: string; size: number; createdAt: string; user: string | null; recipients: Array<{ address: string; state: string; attempts: number; nextAttemptAt: string | null; lastReply: string | null }> }>;
+  messages: Array<{
+    id: string;
+    sender: string;
+    size: number;
+    createdAt: string;
+    user: string | null;
+    recipients: Array<{ address: string; state: string; attempts: number; nextAttemptAt: string | null; lastReply: string | null }>;
+  }>;
   summary: { messages: number; bytes: number; recipients: Record<string, number> };
 }
 
@@ -37,19 +44,29 @@ describe('queue commands on a spool with every state', { timeout: 60_000 }, () =
 
   test('list --json: the documented shape, waiting messages oldest first, a summary', async () => {
     const json = await list();
-    assert.deepEqual(json.messages.map((m) => m.id), [ids.deferred, ids.held, ids.mixed, ids.queued]);
+    assert.deepEqual(
+      json.messages.map((m) => m.id),
+      [ids.deferred, ids.held, ids.mixed, ids.queued],
+    );
     const deferred = json.messages[0];
     assert.deepEqual(Object.keys(deferred ?? {}), ['id', 'sender', 'size', 'createdAt', 'user', 'recipients']);
     assert.deepEqual(Object.keys(deferred?.recipients[0] ?? {}), ['address', 'state', 'attempts', 'nextAttemptAt', 'lastReply']);
-    assert.deepEqual(deferred?.recipients.map((r) => [r.address, r.state, r.attempts, r.lastReply]), [
-      ['b@two.test', 'deferred', 1, '451 4.3.0 Try again later'], ['c@one.test', 'deferred', 1, '451 4.3.0 Try again later'],
-    ]);
+    assert.deepEqual(
+      deferred?.recipients.map((r) => [r.address, r.state, r.attempts, r.lastReply]),
+      [
+        ['b@two.test', 'deferred', 1, '451 4.3.0 Try again later'],
+        ['c@one.test', 'deferred', 1, '451 4.3.0 Try again later'],
+      ],
+    );
     assert.ok(!Number.isNaN(Date.parse(deferred?.recipients[0]?.nextAttemptAt ?? '')));
     assert.equal(json.messages[1]?.recipients[0]?.nextAttemptAt, null, 'held: no next attempt');
     assert.equal(deferred?.user, 'app');
     assert.deepEqual(json.summary.recipients, { queued: 1, deferred: 3, held: 1, delivered: 1, bounced: 0 });
     assert.equal(json.summary.messages, 4);
-    assert.equal(json.summary.bytes, json.messages.reduce((sum, m) => sum + m.size, 0));
+    assert.equal(
+      json.summary.bytes,
+      json.messages.reduce((sum, m) => sum + m.size, 0),
+    );
   });
 
   test('list --summary: the same summary as the full listing, counted without listing', async () => {
@@ -75,7 +92,12 @@ describe('queue commands on a spool with every state', { timeout: 60_000 }, () =
   test('list as text: one block per message and a summary line', async () => {
     const result = await cli('queue', 'list');
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, new RegExp(`^${ids.deferred}  2h  \\d+ B  app@example\\.com  \\(user app\\)\\n  deferred  b@two\\.test  \\(1 attempt, next in \\d+m[^)]*\\): 451 4\\.3\\.0 Try again later\\n`));
+    assert.match(
+      result.stdout,
+      new RegExp(
+        `^${ids.deferred}  2h  \\d+ B  app@example\\.com  \\(user app\\)\\n  deferred  b@two\\.test  \\(1 attempt, next in \\d+m[^)]*\\): 451 4\\.3\\.0 Try again later\\n`,
+      ),
+    );
     assert.match(result.stdout, /\n  held      d@three\.test  \(1 attempt\): 451 4\.3\.0 Try again later\n/);
     assert.match(result.stdout, /\n-- 4 messages, \d+ B; recipients: 1 queued, 3 deferred, 1 held, 1 delivered, 0 bounced\n$/);
   });
@@ -83,15 +105,25 @@ describe('queue commands on a spool with every state', { timeout: 60_000 }, () =
   test('show: text with the attempt history, --headers, --body, --json', async () => {
     const text = await cli('queue', 'show', ids.mixed);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /g@one\.test: delivered  \(1 attempt\)\n    \S+ delivered via mx\.remote\.test\[127\.0\.0\.2\] \(TLSv1\.3 [^)]+\): 250 2\.0\.0 Ok\n/);
+    assert.match(
+      text.stdout,
+      /g@one\.test: delivered  \(1 attempt\)\n    \S+ delivered via mx\.remote\.test\[127\.0\.0\.2\] \(TLSv1\.3 [^)]+\): 250 2\.0\.0 Ok\n/,
+    );
     assert.doesNotMatch(text.stdout, /Subject:/);
     const headers = await cli('queue', 'show', ids.mixed.toLowerCase(), '--headers');
     assert.match(headers.stdout, /\nFrom: app@example\.com\nSubject: fixture mixed\nMessage-ID: <mixed@example\.com>\n$/);
     const body = await cli('queue', 'show', ids.mixed, '--body');
     assert.match(body.stdout, /Subject: fixture mixed\nMessage-ID: <mixed@example\.com>\n\nbody of mixed\n$/);
-    const json = JSON.parse((await cli('queue', 'show', ids.deferred, '--json', '--body')).stdout) as { id: string; recipients: Array<{ history: Array<{ outcome: string; reply: string }> }>; message: string };
+    const json = JSON.parse((await cli('queue', 'show', ids.deferred, '--json', '--body')).stdout) as {
+      id: string;
+      recipients: Array<{ history: Array<{ outcome: string; reply: string }> }>;
+      message: string;
+    };
     assert.equal(json.id, ids.deferred);
-    assert.deepEqual(json.recipients.map((r) => r.history.map((a) => [a.outcome, a.reply])), [[['deferred', '451 4.3.0 Try again later']], [['deferred', '451 4.3.0 Try again later']]]);
+    assert.deepEqual(
+      json.recipients.map((r) => r.history.map((a) => [a.outcome, a.reply])),
+      [[['deferred', '451 4.3.0 Try again later']], [['deferred', '451 4.3.0 Try again later']]],
+    );
     assert.match(json.message, /body of deferred/);
   });
 
@@ -112,8 +144,14 @@ describe('queue commands on a spool with every state', { timeout: 60_000 }, () =
   test('retry, hold and release change the spool and say what they did', async () => {
     assert.equal((await cli('queue', 'retry', '--domain', 'two.test')).stdout, 'domain two.test: 2 recipients due now\n');
     assert.equal((await cli('queue', 'hold', ids.queued)).stdout, `${ids.queued}: 1 recipient held\n`);
-    assert.equal((await cli('queue', 'hold', ids.delivered)).stdout, `${ids.delivered}: nothing to hold (no queued or deferred recipient)\n`);
-    assert.deepEqual((await list('--status', 'held')).messages.map((m) => m.id), [ids.held, ids.queued]);
+    assert.equal(
+      (await cli('queue', 'hold', ids.delivered)).stdout,
+      `${ids.delivered}: nothing to hold (no queued or deferred recipient)\n`,
+    );
+    assert.deepEqual(
+      (await list('--status', 'held')).messages.map((m) => m.id),
+      [ids.held, ids.queued],
+    );
     assert.equal((await cli('queue', 'release', ids.queued)).stdout, `${ids.queued}: 1 recipient released, due now\n`);
     assert.equal((await cli('queue', 'retry', '--all')).stdout, 'all messages: 4 recipients due now\n');
   });
@@ -135,15 +173,26 @@ describe('queue commands on a spool with every state', { timeout: 60_000 }, () =
     const dsn = /delivery status notification (\S{14}) queued/.exec(result.stdout)?.[1];
     assert.ok(dsn, result.stdout);
     const bounced = await list('--status', 'bounced');
-    assert.deepEqual(bounced.messages.map((m) => [m.id, m.recipients.map((r) => r.state)]), [[ids.deferred, ['bounced', 'bounced']]]);
+    assert.deepEqual(
+      bounced.messages.map((m) => [m.id, m.recipients.map((r) => r.state)]),
+      [[ids.deferred, ['bounced', 'bounced']]],
+    );
     const waiting = await list('--sender', '');
-    assert.deepEqual(waiting.messages.map((m) => [m.id, m.recipients.map((r) => r.address)]), [[dsn, ['app@example.com']]]);
+    assert.deepEqual(
+      waiting.messages.map((m) => [m.id, m.recipients.map((r) => r.address)]),
+      [[dsn, ['app@example.com']]],
+    );
   });
 
   test('status without a daemon: the counts, and exit status 1', async () => {
     const result = await cli('status', '--json');
     assert.equal(result.code, 1);
-    const status = JSON.parse(result.stdout) as { daemon: unknown; recipients: Record<string, number>; oldestWaitingAge: number; lastHour: Record<string, number> };
+    const status = JSON.parse(result.stdout) as {
+      daemon: unknown;
+      recipients: Record<string, number>;
+      oldestWaitingAge: number;
+      lastHour: Record<string, number>;
+    };
     assert.equal(status.daemon, null);
     assert.deepEqual(Object.keys(status.recipients), ['queued', 'deferred', 'held', 'delivered', 'bounced']);
     assert.ok(status.oldestWaitingAge >= 3000, 'the held message, an hour old');
@@ -165,14 +214,17 @@ describe('queue commands act on a running daemon', { timeout: 90_000 }, () => {
     for (const domain of ['remote.test', 'example.com']) dns.add(domain, { type: 'MX', exchange: 'mx.remote.test', preference: 10 });
     dns.add('mx.remote.test', { type: 'A', address: '127.0.0.4' });
     // Retries an hour apart: only the CLI makes anything due again during the test.
-    daemon = await TestDaemon.start({ config: deliveryConfig(dns, port, { delivery: { retry: { minBackoff: 3600, maxBackoff: 7200, maxLifetime: 86_400 } } }) });
+    daemon = await TestDaemon.start({
+      config: deliveryConfig(dns, port, { delivery: { retry: { minBackoff: 3600, maxBackoff: 7200, maxLifetime: 86_400 } } }),
+    });
   });
   after(async () => {
     await daemon.cleanup();
     await Promise.all([mx.close(), dns.close()]);
   });
 
-  const deferredOnce = (rows: ReturnType<typeof recipientsOf>): boolean => rows.every((r) => r.state === 'deferred' && r.attempts === 1 && r.lease_until === null);
+  const deferredOnce = (rows: ReturnType<typeof recipientsOf>): boolean =>
+    rows.every((r) => r.state === 'deferred' && r.attempts === 1 && r.lease_until === null);
 
   test('retry: a deferred message is delivered at once', async () => {
     const id = await submit(daemon, ['later@remote.test']);
@@ -181,7 +233,10 @@ describe('queue commands act on a running daemon', { timeout: 90_000 }, () => {
     const retry = await daemon.cli(['queue', 'retry', id]);
     assert.equal(retry.stdout, `${id}: 1 recipient due now\n`);
     const rows = await waitForRecipients(daemon, id, allFinal, 10_000);
-    assert.deepEqual(rows.map((r) => [r.state, r.attempts]), [['delivered', 2]]);
+    assert.deepEqual(
+      rows.map((r) => [r.state, r.attempts]),
+      [['delivered', 2]],
+    );
   });
 
   test('hold keeps a message from retry --all; release delivers it', async () => {
@@ -194,11 +249,18 @@ describe('queue commands act on a running daemon', { timeout: 90_000 }, () => {
     accept.add('other@remote.test');
     assert.equal((await daemon.cli(['queue', 'retry', '--all'])).stdout, 'all messages: 1 recipient due now\n');
     await waitForRecipients(daemon, other, allFinal, 10_000);
-    assert.deepEqual(recipientsOf(daemon, id).map((r) => [r.state, r.attempts]), [['held', 1]], 'not retried while held');
+    assert.deepEqual(
+      recipientsOf(daemon, id).map((r) => [r.state, r.attempts]),
+      [['held', 1]],
+      'not retried while held',
+    );
     assert.ok(!mx.received.some((m) => m.to.includes('held@remote.test')));
     assert.equal((await daemon.cli(['queue', 'release', id])).code, 0);
     const rows = await waitForRecipients(daemon, id, allFinal, 10_000);
-    assert.deepEqual(rows.map((r) => [r.state, r.attempts]), [['delivered', 2]]);
+    assert.deepEqual(
+      rows.map((r) => [r.state, r.attempts]),
+      [['delivered', 2]],
+    );
   });
 
   test('bounce: the DSN the CLI queued is delivered by the daemon', async () => {
@@ -211,16 +273,28 @@ describe('queue commands act on a running daemon', { timeout: 90_000 }, () => {
     await waitForRecipients(daemon, dsn, allFinal, 10_000);
     const received = mx.received.find((m) => m.from === '' && m.to.includes('alerts@example.com'));
     assert.match(received?.data.toString() ?? '', /X-Smarthost-Queue-ID: \S+[\s\S]*Final-Recipient: rfc822; never@remote\.test/);
-    assert.deepEqual(recipientsOf(daemon, id).map((r) => r.state), ['bounced']);
+    assert.deepEqual(
+      recipientsOf(daemon, id).map((r) => r.state),
+      ['bounced'],
+    );
   });
 
   test('status: the running daemon, its listeners, counts and the last hour', async () => {
     const result = await daemon.cli(['status', '--json']);
     assert.equal(result.code, 0, result.stderr);
-    const status = JSON.parse(result.stdout) as { daemon: { running: boolean; pid: number; listeners: Array<{ kind: string; port: number }> }; lastHour: { delivered: number; bounced: number } };
+    const status = JSON.parse(result.stdout) as {
+      daemon: { running: boolean; pid: number; listeners: Array<{ kind: string; port: number }> };
+      lastHour: { delivered: number; bounced: number };
+    };
     assert.equal(status.daemon.running, true);
     assert.equal(status.daemon.pid, daemon.pid);
-    assert.deepEqual(status.daemon.listeners.map((l) => [l.kind, l.port]), [['submission', daemon.ports.submission], ['submissions', daemon.ports.submissions]]);
+    assert.deepEqual(
+      status.daemon.listeners.map((l) => [l.kind, l.port]),
+      [
+        ['submission', daemon.ports.submission],
+        ['submissions', daemon.ports.submissions],
+      ],
+    );
     assert.ok(status.lastHour.delivered >= 3, JSON.stringify(status.lastHour));
     assert.ok(status.lastHour.bounced >= 1);
   });

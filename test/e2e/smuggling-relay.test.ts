@@ -25,10 +25,16 @@ describe('SMTP smuggling: what the receiving MTAs get', { timeout: 120_000 }, ()
     const port = await freePort('127.0.0.2');
     mx = await FakeMx.start('127.0.0.2', port);
     sink = await SmtpSink.start('127.0.0.5', port);
-    dns.add('mx.test', { type: 'MX', exchange: 'mx.remote.test', preference: 10 }).add('mx.remote.test', { type: 'A', address: '127.0.0.2' });
-    dns.add('sink.test', { type: 'MX', exchange: 'sink.remote.test', preference: 10 }).add('sink.remote.test', { type: 'A', address: '127.0.0.5' });
+    dns
+      .add('mx.test', { type: 'MX', exchange: 'mx.remote.test', preference: 10 })
+      .add('mx.remote.test', { type: 'A', address: '127.0.0.2' });
+    dns
+      .add('sink.test', { type: 'MX', exchange: 'sink.remote.test', preference: 10 })
+      .add('sink.remote.test', { type: 'A', address: '127.0.0.5' });
     dns.add('remote.test', { type: 'MX', exchange: 'mx.remote.test', preference: 10 });
-    daemon = await TestDaemon.start({ config: deliveryConfig(dns, port, { limits: { perUser: { messagesPerHour: 0, recipientsPerHour: 0 } } }) });
+    daemon = await TestDaemon.start({
+      config: deliveryConfig(dns, port, { limits: { perUser: { messagesPerHour: 0, recipientsPerHour: 0 } } }),
+    });
   });
   after(async () => {
     await daemon.cleanup();
@@ -59,11 +65,15 @@ describe('SMTP smuggling: what the receiving MTAs get', { timeout: 120_000 }, ()
       assert.equal(hasBareLineBreak(message.data), false, 'CRLF-only line ends on the wire');
       assert.ok(message.data.includes('after the look-alike'));
     }
-    assert.equal(mx.received.filter((m) => m.data.includes('RCPT TO:<victim@remote.test>')).length, cases.length / 2, 'the commands arrive as content');
+    assert.equal(
+      mx.received.filter((m) => m.data.includes('RCPT TO:<victim@remote.test>')).length,
+      cases.length / 2,
+      'the commands arrive as content',
+    );
 
     const files = await sink.waitFor(cases.length, 30_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.equal(sink.messages().length, cases.length, "smtp-sink saw one transaction per submission");
+    assert.equal(sink.messages().length, cases.length, 'smtp-sink saw one transaction per submission');
     for (const file of files) {
       assert.equal(file.match(/^X-Mail-Args:/gm)?.length, 1);
       assert.deepEqual(file.match(/^X-Rcpt-Args: .*$/gm), ['X-Rcpt-Args: <legit@sink.test>']);

@@ -84,7 +84,11 @@ describe('SMTP smuggling: what reaches the spool', () => {
   test('a lone dot line sent as ".." in its own segment at the start of DATA is content, not the end', async () => {
     const client = await authenticatedClient(daemon.ports.submission, DEFAULT_USER.name, DEFAULT_USER.password);
     const before = rows().length;
-    const result = await send(client, ['..', '\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<victim@remote.test>\r\nDATA\r\n', 'smuggled\r\n.\r\n']);
+    const result = await send(client, [
+      '..',
+      '\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<victim@remote.test>\r\nDATA\r\n',
+      'smuggled\r\n.\r\n',
+    ]);
     assert.equal(result.data, 250);
     assert.equal(result.next, 250);
     await client.quit();

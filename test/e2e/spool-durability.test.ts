@@ -59,7 +59,10 @@ describe('the 250 promise', () => {
       const id = queueId(reply);
       const row = spooled(daemon.spoolPath, id);
       assert.ok(row, 'message is in the spool');
-      assert.deepEqual(row.recipients, [{ address: 'x@remote.test', state: 'queued' }, { address: 'y@other.test', state: 'queued' }]);
+      assert.deepEqual(row.recipients, [
+        { address: 'x@remote.test', state: 'queued' },
+        { address: 'y@other.test', state: 'queued' },
+      ]);
       assert.ok(row.body.endsWith(MESSAGE));
       await daemon.launch();
       const again = await authenticatedClient(daemon.ports.submission, DEFAULT_USER.name, DEFAULT_USER.password);
@@ -126,7 +129,9 @@ describe('storage faults', () => {
   });
   const canMount = process.getuid?.() === 0;
 
-  test('disk full during DATA: 452 4.3.1, nothing half-written, accepted after space returns', { skip: !canMount && 'needs root to mount a tmpfs' }, async () => {
+  test('disk full during DATA: 452 4.3.1, nothing half-written, accepted after space returns', {
+    skip: !canMount && 'needs root to mount a tmpfs',
+  }, async () => {
     const dir = mountTmpfs(8192);
     assert.ok(dir, 'tmpfs mounted');
     mounts.push(dir);

@@ -60,14 +60,30 @@ function assertSpooled(daemon: TestDaemon, queueId: string, recipients: string[]
   try {
     const message = db.prepare('SELECT sender, username FROM messages WHERE id = ?').get(queueId) as { sender: string; username: string };
     assert.deepEqual(message, { sender: 'alerts@example.com', username: DEFAULT_USER.name });
-    const rcpts = db.prepare('SELECT address, state FROM recipients WHERE message_id = ? ORDER BY address').all(queueId) as Array<{ address: string; state: string }>;
-    assert.deepEqual(rcpts.map((r) => r.address), recipients);
+    const rcpts = db.prepare('SELECT address, state FROM recipients WHERE message_id = ? ORDER BY address').all(queueId) as Array<{
+      address: string;
+      state: string;
+    }>;
+    assert.deepEqual(
+      rcpts.map((r) => r.address),
+      recipients,
+    );
     // Delivery starts at once (the base configuration routes everything to a closed port): queued or already deferred.
     for (const r of rcpts) assert.ok(['queued', 'deferred'].includes(r.state), `${r.address}: ${r.state}`);
     const body = (db.prepare('SELECT data FROM bodies WHERE message_id = ?').get(queueId) as { data: Buffer }).data.toString('utf8');
-    assert.match(body, /^Received: from .+\r\n\t\(using TLSv1\.[23] with cipher [A-Z0-9_-]+\)\r\n\t\(Authenticated sender: app\)\r\n\tby relay\.test \(smarthost\) with ESMTPSA id [0-9A-Z]{14}\r\n\t; /);
+    assert.match(
+      body,
+      /^Received: from .+\r\n\t\(using TLSv1\.[23] with cipher [A-Z0-9_-]+\)\r\n\t\(Authenticated sender: app\)\r\n\tby relay\.test \(smarthost\) with ESMTPSA id [0-9A-Z]{14}\r\n\t; /,
+    );
     assert.ok(body.endsWith(sent), `stored message ends with the submitted bytes:\n${body}`);
-    assert.equal(body.split('\r\n').filter((l) => /^[A-Za-z-]+:/.test(l)).filter((l) => /^(Date|Message-ID):/i.test(l)).length, 2, 'no Date/Message-ID added when present');
+    assert.equal(
+      body
+        .split('\r\n')
+        .filter((l) => /^[A-Za-z-]+:/.test(l))
+        .filter((l) => /^(Date|Message-ID):/i.test(l)).length,
+      2,
+      'no Date/Message-ID added when present',
+    );
   } finally {
     db.close();
   }

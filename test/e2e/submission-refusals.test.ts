@@ -19,7 +19,12 @@ describe('submission refusals', () => {
   after(() => daemon.cleanup());
 
   const login = (implicitTls = false): Promise<SmtpClient> =>
-    authenticatedClient(implicitTls ? daemon.ports.submissions : daemon.ports.submission, DEFAULT_USER.name, DEFAULT_USER.password, implicitTls);
+    authenticatedClient(
+      implicitTls ? daemon.ports.submissions : daemon.ports.submission,
+      DEFAULT_USER.name,
+      DEFAULT_USER.password,
+      implicitTls,
+    );
 
   const spooledCount = (): number => {
     const db = daemon.openSpool();

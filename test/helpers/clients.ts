@@ -69,22 +69,49 @@ export function runProcess(cmd: string, args: readonly string[], stdin: string |
 
 export async function sendWithSwaks(s: Submission): Promise<Outcome> {
   const args = [
-    '--server', `127.0.0.1:${s.port}`,
+    '--server',
+    `127.0.0.1:${s.port}`,
     s.implicitTls ? '--tls-on-connect' : '--tls',
-    '--auth', s.authMethod ?? 'PLAIN', '--auth-user', s.user, '--auth-password', s.password,
-    '--from', s.from, '--to', s.to.join(','),
-    '--data', '-', '--hide-all', '--output-file-stderr', '/dev/null',
+    '--auth',
+    s.authMethod ?? 'PLAIN',
+    '--auth-user',
+    s.user,
+    '--auth-password',
+    s.password,
+    '--from',
+    s.from,
+    '--to',
+    s.to.join(','),
+    '--data',
+    '-',
+    '--hide-all',
+    '--output-file-stderr',
+    '/dev/null',
   ];
   const verbose = args.filter((a) => a !== '--hide-all');
   const result = await runProcess('swaks', verbose, s.message);
-  const lines = result.stdout.split('\n').filter((l) => l.startsWith('<~ ') || l.startsWith('<  ') || l.startsWith('<** ') || l.startsWith('<~* '));
+  const lines = result.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('<~ ') || l.startsWith('<  ') || l.startsWith('<** ') || l.startsWith('<~* '));
   const last = lines.at(-2) ?? lines.at(-1) ?? result.stdout;
   return { ok: result.code === 0, response: last.replace(/^<[~*\s]+/, '') };
 }
 
 export async function sendWithCurl(s: Submission): Promise<Outcome> {
   const url = `${s.implicitTls ? 'smtps' : 'smtp'}://127.0.0.1:${s.port}`;
-  const args = [url, '--ssl-reqd', '--insecure', '--user', `${s.user}:${s.password}`, '--mail-from', s.from, '--upload-file', '-', '--verbose', '--silent'];
+  const args = [
+    url,
+    '--ssl-reqd',
+    '--insecure',
+    '--user',
+    `${s.user}:${s.password}`,
+    '--mail-from',
+    s.from,
+    '--upload-file',
+    '-',
+    '--verbose',
+    '--silent',
+  ];
   for (const to of s.to) args.push('--mail-rcpt', to);
   const result = await runProcess('curl', args, s.message);
   const replies = result.stderr.split('\n').filter((l) => /^< \d{3}[ -]/.test(l));

@@ -58,7 +58,10 @@ async function sendOne(client: SmtpClient, token: string, tally: Tally): Promise
   try {
     const mail = await client.send('MAIL FROM:<campaign@example.com>', 5000);
     const rcpt = mail.code === 250 ? await client.send(`RCPT TO:<${token}@remote.test>`, 5000) : mail;
-    const reply = rcpt.code === 250 ? await client.data(`From: campaign@example.com\r\nX-Campaign-Token: ${token}\r\nSubject: ${token}\r\n\r\nbody\r\n`) : rcpt;
+    const reply =
+      rcpt.code === 250
+        ? await client.data(`From: campaign@example.com\r\nX-Campaign-Token: ${token}\r\nSubject: ${token}\r\n\r\nbody\r\n`)
+        : rcpt;
     replied = true;
     if (reply.code === 250) tally.accepted.add(token);
     else {
@@ -91,7 +94,9 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignFig
   const dns = await DnsServer.start();
   const port = await freePort('127.0.0.2');
   let mx = options.mtaDownDuringKills ? null : await FakeMx.start('127.0.0.2', port);
-  dns.add('remote.test', { type: 'MX', exchange: 'mx.remote.test', preference: 10 }).add('mx.remote.test', { type: 'A', address: '127.0.0.2' });
+  dns
+    .add('remote.test', { type: 'MX', exchange: 'mx.remote.test', preference: 10 })
+    .add('mx.remote.test', { type: 'A', address: '127.0.0.2' });
   const config = deliveryConfig(dns, port, {
     spool: { keepDelivered: 0 },
     delivery: { retry: { minBackoff: 1, maxBackoff: 2, maxLifetime: 3600 }, timeouts: { connect: 2 } },
@@ -139,7 +144,13 @@ function integrity(daemon: TestDaemon): string {
   }
 }
 
-function figures(options: CampaignOptions, tally: Tally, received: readonly string[], integrityCheck: string, started: number): CampaignFigures {
+function figures(
+  options: CampaignOptions,
+  tally: Tally,
+  received: readonly string[],
+  integrityCheck: string,
+  started: number,
+): CampaignFigures {
   const distinct = new Set(received);
   return {
     kills: options.kills,

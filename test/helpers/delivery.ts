@@ -32,10 +32,19 @@ export function testMessage(subject: string, to: string): string {
 }
 
 /** Submit on 587 as alerts@example.com; resolves with the queue ID. */
-export async function submit(daemon: TestDaemon, to: readonly string[], message = testMessage(`to ${to.join(' ')}`, to.join(', '))): Promise<string> {
+export async function submit(
+  daemon: TestDaemon,
+  to: readonly string[],
+  message = testMessage(`to ${to.join(' ')}`, to.join(', ')),
+): Promise<string> {
   const outcome = await sendWithNodemailer({
-    port: daemon.ports.submission, implicitTls: false, user: DEFAULT_USER.name, password: DEFAULT_USER.password,
-    from: 'alerts@example.com', to, message,
+    port: daemon.ports.submission,
+    implicitTls: false,
+    user: DEFAULT_USER.name,
+    password: DEFAULT_USER.password,
+    from: 'alerts@example.com',
+    to,
+    message,
   });
   const id = queueIdOf(outcome.response);
   if (!outcome.ok || !id) throw new Error(`submission failed: ${outcome.response}`);
@@ -61,13 +70,22 @@ export function withSpool<T>(daemon: TestDaemon, read: (db: SqliteDatabase) => T
 }
 
 export function recipientsOf(daemon: TestDaemon, queueId: string): RecipientRow[] {
-  return withSpool(daemon, (db) =>
-    db.prepare('SELECT address, state, attempts, last_reply, last_mx, lease_until FROM recipients WHERE message_id = ? ORDER BY address').all(queueId) as RecipientRow[],
+  return withSpool(
+    daemon,
+    (db) =>
+      db
+        .prepare('SELECT address, state, attempts, last_reply, last_mx, lease_until FROM recipients WHERE message_id = ? ORDER BY address')
+        .all(queueId) as RecipientRow[],
   );
 }
 
 /** Poll the spool until `done` holds for the message's recipients (every 50 ms, up to timeoutMs). */
-export async function waitForRecipients(daemon: TestDaemon, queueId: string, done: (rows: RecipientRow[]) => boolean, timeoutMs = 10_000): Promise<RecipientRow[]> {
+export async function waitForRecipients(
+  daemon: TestDaemon,
+  queueId: string,
+  done: (rows: RecipientRow[]) => boolean,
+  timeoutMs = 10_000,
+): Promise<RecipientRow[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const rows = recipientsOf(daemon, queueId);
@@ -82,11 +100,13 @@ export const allFinal = (rows: RecipientRow[]): boolean => rows.every((r) => r.s
 /** The DSNs (kind "bounce") in the spool that report on `queueId`, with their bodies. */
 export function dsnsFor(daemon: TestDaemon, queueId: string): Array<{ id: string; sender: string; recipients: string; body: string }> {
   return withSpool(daemon, (db) => {
-    const rows = db.prepare(
-      `SELECT m.id, m.sender, group_concat(r.address) AS recipients, b.data FROM messages m
+    const rows = db
+      .prepare(
+        `SELECT m.id, m.sender, group_concat(r.address) AS recipients, b.data FROM messages m
          JOIN recipients r ON r.message_id = m.id LEFT JOIN bodies b ON b.message_id = m.id
         WHERE m.kind = 'bounce' GROUP BY m.id`,
-    ).all() as Array<{ id: string; sender: string; recipients: string; data: Buffer | null }>;
+      )
+      .all() as Array<{ id: string; sender: string; recipients: string; data: Buffer | null }>;
     return rows
       .map((r) => ({ id: r.id, sender: r.sender, recipients: r.recipients, body: r.data?.toString('utf8') ?? '' }))
       .filter((r) => r.body.includes(`X-Smarthost-Queue-ID: ${queueId}`));

@@ -38,17 +38,26 @@ export interface Verdicts {
 }
 
 /** Generate a key, write it (mode 0600) under dir, and return its config entry and DNS record. */
-export function makeKey(dir: string, spec: { domain: string; selector: string; algorithm: Algorithm; active?: boolean; bits?: number }): TestKey {
-  const { privateKey } = spec.algorithm === 'rsa'
-    ? generateKeyPairSync('rsa', { modulusLength: spec.bits ?? 2048 })
-    : generateKeyPairSync('ed25519');
+export function makeKey(
+  dir: string,
+  spec: { domain: string; selector: string; algorithm: Algorithm; active?: boolean; bits?: number },
+): TestKey {
+  const { privateKey } =
+    spec.algorithm === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: spec.bits ?? 2048 }) : generateKeyPairSync('ed25519');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${spec.domain}.${spec.selector}.key`);
   writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   const spki = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
   const p = spec.algorithm === 'rsa' ? spki.toString('base64') : String(createPublicKey(privateKey).export({ format: 'jwk' }).x ?? '');
   const value = spec.algorithm === 'rsa' ? p : Buffer.from(p, 'base64url').toString('base64');
-  return { domain: spec.domain, selector: spec.selector, algorithm: spec.algorithm, active: spec.active ?? true, privateKey: file, record: `v=DKIM1; k=${spec.algorithm}; p=${value}` };
+  return {
+    domain: spec.domain,
+    selector: spec.selector,
+    algorithm: spec.algorithm,
+    active: spec.active ?? true,
+    privateKey: file,
+    record: `v=DKIM1; k=${spec.algorithm}; p=${value}`,
+  };
 }
 
 /** The dkim.keys entry for a test key. */
@@ -69,10 +78,17 @@ async function verifyWithMailauth(message: Buffer, dns: DnsServer): Promise<Verd
   const resolver = new Resolver({ timeout: 2000, tries: 1 });
   resolver.setServers([dns.address]);
   const result = await dkimVerify(message, { resolver: (name: string) => resolver.resolveTxt(name) });
-  return result.results
-    .filter((r) => r.status.result !== 'none')
-    // mailauth 4.13 reports the a= value as `algo` (its typings say `algorithm`).
-    .map((r: DKIMResult & { algo?: string }) => ({ domain: r.signingDomain, selector: r.selector ?? '', algorithm: r.algo ?? r.algorithm ?? '', result: r.status.result }));
+  return (
+    result.results
+      .filter((r) => r.status.result !== 'none')
+      // mailauth 4.13 reports the a= value as `algo` (its typings say `algorithm`).
+      .map((r: DKIMResult & { algo?: string }) => ({
+        domain: r.signingDomain,
+        selector: r.selector ?? '',
+        algorithm: r.algo ?? r.algorithm ?? '',
+        result: r.status.result,
+      }))
+  );
 }
 
 const PYTHON_VERIFY = `

@@ -69,7 +69,7 @@ export class DnsServer {
     const response = dnsPacket.encode({
       type: 'response',
       id: query.id ?? 0,
-      flags: dnsPacket.AUTHORITATIVE_ANSWER | (query.flags ?? 0) & dnsPacket.RECURSION_DESIRED | rcodeFlag(rcode),
+      flags: dnsPacket.AUTHORITATIVE_ANSWER | ((query.flags ?? 0) & dnsPacket.RECURSION_DESIRED) | rcodeFlag(rcode),
       questions: [question],
       answers,
     });

@@ -55,10 +55,20 @@ export class FakeMx {
     public script: MxScript,
   ) {}
 
-  static async start(host: string, port: number, script: MxScript = {}, options: { size?: number; smtputf8?: boolean } = {}): Promise<FakeMx> {
+  static async start(
+    host: string,
+    port: number,
+    script: MxScript = {},
+    options: { size?: number; smtputf8?: boolean } = {},
+  ): Promise<FakeMx> {
     let mx!: FakeMx;
     const server = new SMTPServer({
-      name: `mx.${host}`, banner: 'fake mx', authOptional: true, logger: false, size: options.size, hideSMTPUTF8: options.smtputf8 === false,
+      name: `mx.${host}`,
+      banner: 'fake mx',
+      authOptional: true,
+      logger: false,
+      size: options.size,
+      hideSMTPUTF8: options.smtputf8 === false,
       disabledCommands: ['AUTH'],
       onConnect: (_session, cb) => {
         mx.maxOpen = Math.max(mx.maxOpen, ++mx.open);

@@ -35,7 +35,14 @@ export class Fuzzer {
     const flavour = this.int(5);
     const out = Buffer.alloc(length);
     for (let i = 0; i < length; i++) {
-      out[i] = [() => 0x20 + this.int(95), () => 0x80 + this.int(128), () => this.int(32), () => this.pick([0xc0, 0xff, 0xfe, 0xed, 0xa0]), () => this.int(256)][flavour]?.() ?? 0;
+      out[i] =
+        [
+          () => 0x20 + this.int(95),
+          () => 0x80 + this.int(128),
+          () => this.int(32),
+          () => this.pick([0xc0, 0xff, 0xfe, 0xed, 0xa0]),
+          () => this.int(256),
+        ][flavour]?.() ?? 0;
     }
     return out;
   }
@@ -43,11 +50,26 @@ export class Fuzzer {
   /** Text that goes where an argument goes: sometimes sane, often not. */
   argument(): Buffer {
     const choices: (() => Buffer)[] = [
-      () => Buffer.from(this.pick(['a@example.com', '<a@example.com>', '<>', '<@x:a@example.com>', 'a@[127.0.0.1]', '"a b"@example.com', 'a@example.com SIZE=1', 'a@example.com BODY=8BITMIME SMTPUTF8'])),
+      () =>
+        Buffer.from(
+          this.pick([
+            'a@example.com',
+            '<a@example.com>',
+            '<>',
+            '<@x:a@example.com>',
+            'a@[127.0.0.1]',
+            '"a b"@example.com',
+            'a@example.com SIZE=1',
+            'a@example.com BODY=8BITMIME SMTPUTF8',
+          ]),
+        ),
       () => Buffer.from(`<${'x'.repeat(this.int(2000))}@example.com>`),
       () => this.bytes(this.int(64)),
       () => Buffer.concat([Buffer.from('<a'), Buffer.from([0]), Buffer.from('@example.com>')]),
-      () => Buffer.from(`<a@example.com> ${this.pick(['SIZE=', 'SIZE=99999999999999999999999', 'BODY=BINARYMIME', 'RET=FULL', 'ENVID=x', 'AUTH=<>', 'X=Y', 'SMTPUTF8=1', 'SIZE=1 SIZE=2'])}`),
+      () =>
+        Buffer.from(
+          `<a@example.com> ${this.pick(['SIZE=', 'SIZE=99999999999999999999999', 'BODY=BINARYMIME', 'RET=FULL', 'ENVID=x', 'AUTH=<>', 'X=Y', 'SMTPUTF8=1', 'SIZE=1 SIZE=2'])}`,
+        ),
       () => Buffer.from('ü@exämple.com'),
     ];
     return this.pick(choices)();
@@ -55,7 +77,32 @@ export class Fuzzer {
 
   /** One command line, without its line end (which commandLine adds, sometimes bare). */
   command(): Buffer {
-    const verb = this.pick(['MAIL FROM:', 'RCPT TO:', 'MAIL FROM: ', 'RCPT TO: ', 'EHLO ', 'HELO ', 'VRFY ', 'EXPN ', 'HELP ', 'NOOP ', 'RSET', 'AUTH ', 'BDAT ', 'ETRN ', 'XCLIENT ', 'XFORWARD ', 'STARTTLS ', 'WIZ ', 'SHELL ', 'KILL ', 'DEBUG', 'mail from:', 'GET / HTTP/1.1', '']);
+    const verb = this.pick([
+      'MAIL FROM:',
+      'RCPT TO:',
+      'MAIL FROM: ',
+      'RCPT TO: ',
+      'EHLO ',
+      'HELO ',
+      'VRFY ',
+      'EXPN ',
+      'HELP ',
+      'NOOP ',
+      'RSET',
+      'AUTH ',
+      'BDAT ',
+      'ETRN ',
+      'XCLIENT ',
+      'XFORWARD ',
+      'STARTTLS ',
+      'WIZ ',
+      'SHELL ',
+      'KILL ',
+      'DEBUG',
+      'mail from:',
+      'GET / HTTP/1.1',
+      '',
+    ]);
     const huge = this.chance(0.01) ? Buffer.alloc(20_000 + this.int(100_000), 0x41) : Buffer.alloc(0);
     return Buffer.concat([Buffer.from(verb), this.argument(), huge]);
   }
@@ -66,7 +113,14 @@ export class Fuzzer {
 
   /** A DATA body, not yet dot-stuffed or terminated. */
   body(allowedFrom: string): Buffer {
-    const from = this.pick([`From: ${allowedFrom}`, `From: "x" <${allowedFrom}>`, 'From: ceo@bank.test', `From: ${allowedFrom}, b@bank.test`, 'From: =?utf-8?B?Y2VvQGJhbmsudGVzdA==?= <' + allowedFrom + '>', '']);
+    const from = this.pick([
+      `From: ${allowedFrom}`,
+      `From: "x" <${allowedFrom}>`,
+      'From: ceo@bank.test',
+      `From: ${allowedFrom}, b@bank.test`,
+      `From: =?utf-8?B?Y2VvQGJhbmsudGVzdA==?= <${allowedFrom}>`,
+      '',
+    ]);
     const parts: Buffer[] = [Buffer.from(from ? `${from}\r\n` : '')];
     for (let i = this.int(6); i > 0; i--) parts.push(this.headerLine());
     parts.push(Buffer.from(this.pick(['\r\n', '\n', '\r\n\r\n', ''])));
@@ -75,7 +129,11 @@ export class Fuzzer {
   }
 
   private headerLine(): Buffer {
-    return Buffer.concat([Buffer.from(this.pick(['Subject: ', 'X-Fuzz: ', 'Received: ', ' continued ', 'Bad Header ', 'To: ', 'Date: ', ':'])), this.bytes(this.int(200)), Buffer.from(this.lineEnd())]);
+    return Buffer.concat([
+      Buffer.from(this.pick(['Subject: ', 'X-Fuzz: ', 'Received: ', ' continued ', 'Bad Header ', 'To: ', 'Date: ', ':'])),
+      this.bytes(this.int(200)),
+      Buffer.from(this.lineEnd()),
+    ]);
   }
 
   private bodyLine(): Buffer {

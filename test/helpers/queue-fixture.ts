@@ -23,9 +23,21 @@ interface Spec {
 const SPECS: readonly Spec[] = [
   { name: 'bounced', sender: 'app@example.com', recipients: ['f@two.test'], ageMs: 240 * MINUTE, outcomes: ['bounced'] },
   { name: 'delivered', sender: 'app@example.com', recipients: ['e@one.test'], ageMs: 180 * MINUTE, outcomes: ['delivered'] },
-  { name: 'deferred', sender: 'app@example.com', recipients: ['b@two.test', 'c@one.test'], ageMs: 120 * MINUTE, outcomes: ['deferred', 'deferred'] },
+  {
+    name: 'deferred',
+    sender: 'app@example.com',
+    recipients: ['b@two.test', 'c@one.test'],
+    ageMs: 120 * MINUTE,
+    outcomes: ['deferred', 'deferred'],
+  },
   { name: 'held', sender: 'ops@example.org', recipients: ['d@three.test'], ageMs: 60 * MINUTE, outcomes: ['deferred'] },
-  { name: 'mixed', sender: 'App@Example.com', recipients: ['g@one.test', 'h@two.test'], ageMs: 30 * MINUTE, outcomes: ['delivered', 'deferred'] },
+  {
+    name: 'mixed',
+    sender: 'App@Example.com',
+    recipients: ['g@one.test', 'h@two.test'],
+    ageMs: 30 * MINUTE,
+    outcomes: ['delivered', 'deferred'],
+  },
   { name: 'queued', sender: 'app@example.com', recipients: ['a@one.test'], ageMs: 10 * MINUTE, outcomes: [null] },
 ];
 
@@ -45,7 +57,17 @@ export async function fillSpool(path: string, now: number): Promise<Record<Fixtu
       const createdAt = now - spec.ageMs;
       const id = new QueueIdGenerator(() => createdAt).next();
       ids[spec.name] = id;
-      await enqueuer.enqueue({ id, sender: spec.sender, username: 'app', clientAddress: '127.0.0.1', recipients: spec.recipients, body: fixtureBody(spec.name), createdAt, kind: 'message', smtputf8: false });
+      await enqueuer.enqueue({
+        id,
+        sender: spec.sender,
+        username: 'app',
+        clientAddress: '127.0.0.1',
+        recipients: spec.recipients,
+        body: fixtureBody(spec.name),
+        createdAt,
+        kind: 'message',
+        smtputf8: false,
+      });
       const results = spec.recipients.flatMap((address, i) => {
         const outcome = spec.outcomes[i];
         return outcome ? [result(id, address, outcome, createdAt + MINUTE, now + 10 * MINUTE)] : [];
@@ -59,9 +81,24 @@ export async function fillSpool(path: string, now: number): Promise<Record<Fixtu
   }
 }
 
-function result(messageId: string, address: string, state: 'deferred' | 'delivered' | 'bounced', at: number, next: number): RecipientResult {
+function result(
+  messageId: string,
+  address: string,
+  state: 'deferred' | 'delivered' | 'bounced',
+  at: number,
+  next: number,
+): RecipientResult {
   return {
-    messageId, address, state, at, nextAttemptAt: state === 'deferred' ? next : at, outcome: state, reply: REPLIES[state],
-    mxHost: 'mx.remote.test', mxAddress: '127.0.0.2', relay: 'mx.remote.test[127.0.0.2]:25', tls: 'TLSv1.3 TLS_AES_256_GCM_SHA384 unverified',
+    messageId,
+    address,
+    state,
+    at,
+    nextAttemptAt: state === 'deferred' ? next : at,
+    outcome: state,
+    reply: REPLIES[state],
+    mxHost: 'mx.remote.test',
+    mxAddress: '127.0.0.2',
+    relay: 'mx.remote.test[127.0.0.2]:25',
+    tls: 'TLSv1.3 TLS_AES_256_GCM_SHA384 unverified',
   };
 }

@@ -190,7 +190,13 @@ export async function encryptedClient(port: number, implicitTls = false, localAd
 }
 
 /** An encrypted session (encryptedClient) logged in with AUTH PLAIN. */
-export async function authenticatedClient(port: number, user: string, password: string, implicitTls = false, localAddress?: string): Promise<SmtpClient> {
+export async function authenticatedClient(
+  port: number,
+  user: string,
+  password: string,
+  implicitTls = false,
+  localAddress?: string,
+): Promise<SmtpClient> {
   const client = await encryptedClient(port, implicitTls, localAddress);
   const auth = await client.authPlain(user, password);
   if (auth.code !== 235) throw new Error(`AUTH failed: ${auth.code} ${auth.text}`);

@@ -3,7 +3,16 @@
 // hides one, optionally followed by the commands of a second, smuggled transaction.
 
 /** Sequences that some SMTP servers take for the end of DATA; only CRLF.CRLF really is. */
-export const END_OF_DATA_VARIANTS: readonly string[] = ['\n.\n', '\n.\r\n', '\r.\r', '\r\n.\r', '\r.\r\n', '\n.\r', '\r\n.\n', '\r\n\x00.\r\n'];
+export const END_OF_DATA_VARIANTS: readonly string[] = [
+  '\n.\n',
+  '\n.\r\n',
+  '\r.\r',
+  '\r\n.\r',
+  '\r.\r\n',
+  '\n.\r',
+  '\r\n.\n',
+  '\r\n\x00.\r\n',
+];
 
 const SMUGGLED_COMMANDS =
   'MAIL FROM:<a@example.com>\r\nRCPT TO:<victim@remote.test>\r\nDATA\r\nFrom: a@example.com\r\nSubject: smuggled\r\n\r\n';

@@ -17,7 +17,15 @@ class HandClock {
   }
 }
 
-const SETTINGS: AuthThrottleSettings = { window: 60, slowAfter: 2, delay: 1, maxPerClient: 4, maxPerUser: 6, cooldown: 600, knownClientTtl: 86_400 };
+const SETTINGS: AuthThrottleSettings = {
+  window: 60,
+  slowAfter: 2,
+  delay: 1,
+  maxPerClient: 4,
+  maxPerUser: 6,
+  cooldown: 600,
+  knownClientTtl: 86_400,
+};
 
 describe('AuthThrottle', () => {
   const fail = (throttle: AuthThrottle, client: string, user: string, times: number): void => {
@@ -30,7 +38,11 @@ describe('AuthThrottle', () => {
     assert.equal(throttle.failed('192.0.2.1', 'bob').delayMs, 0);
     assert.equal(throttle.failed('192.0.2.1', 'carol').delayMs, 1000);
     assert.deepEqual(throttle.failed('192.0.2.1', 'dave').blocked, ['client']);
-    assert.deepEqual(throttle.check('192.0.2.1', 'app'), { allowed: false, scope: 'client', until: throttle.clientBlockedUntil('192.0.2.1') });
+    assert.deepEqual(throttle.check('192.0.2.1', 'app'), {
+      allowed: false,
+      scope: 'client',
+      until: throttle.clientBlockedUntil('192.0.2.1'),
+    });
     assert.deepEqual(throttle.check('192.0.2.2', 'app'), { allowed: true });
     assert.equal(throttle.clientBlockedUntil('192.0.2.2'), 0);
   });
@@ -103,7 +115,10 @@ describe('AuthThrottle', () => {
 });
 
 describe('UserQuotas', () => {
-  const limits = { perUser: { messagesPerHour: 3, recipientsPerHour: 10 }, users: { bulk: { messagesPerHour: 0, recipientsPerHour: 0 }, small: { recipientsPerHour: 2 } } };
+  const limits = {
+    perUser: { messagesPerHour: 3, recipientsPerHour: 10 },
+    users: { bulk: { messagesPerHour: 0, recipientsPerHour: 0 }, small: { recipientsPerHour: 2 } },
+  };
 
   test('a full hour at once, then earned back continuously', () => {
     const clock = new HandClock();

@@ -4,47 +4,77 @@ import { simpleParser } from 'mailparser';
 import { Bouncer } from '../../src/bounce/bouncer.js';
 import { buildDsn, type FailedRecipient } from '../../src/bounce/dsn.js';
 import type { NewMessage } from '../../src/spool/enqueue.js';
-import { Enqueuer } from '../../src/spool/enqueue.js';
+import type { Enqueuer } from '../../src/spool/enqueue.js';
 import { QueueIdGenerator } from '../../src/spool/queue-id.js';
 import { reply } from '../../src/smtp/reply.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 const arrived = Date.UTC(2026, 10, 20, 9, 30, 0);
-const header = Buffer.from('From: App <alerts@example.com>\r\nTo: a@remote.test\r\nSubject: disk space low\r\nMessage-ID: <m1@example.com>\r\n');
+const header = Buffer.from(
+  'From: App <alerts@example.com>\r\nTo: a@remote.test\r\nSubject: disk space low\r\nMessage-ID: <m1@example.com>\r\n',
+);
 const rejected: FailedRecipient = {
-  address: 'a@remote.test', reply: reply(550, '5.1.1', '<a@remote.test>: Recipient address rejected: User unknown'), remote: true,
-  command: 'RCPT TO', relay: { host: 'mx.remote.test', address: '192.0.2.1' }, expired: false, at: arrived + 1000,
+  address: 'a@remote.test',
+  reply: reply(550, '5.1.1', '<a@remote.test>: Recipient address rejected: User unknown'),
+  remote: true,
+  command: 'RCPT TO',
+  relay: { host: 'mx.remote.test', address: '192.0.2.1' },
+  expired: false,
+  at: arrived + 1000,
 };
 const expired: FailedRecipient = {
-  address: 'b@slow.test', reply: reply(451, '4.4.1', 'connect to mx.slow.test[192.0.2.2]:25: Connection refused'), remote: false,
-  relay: null, expired: true, at: arrived + 5 * 86_400_000,
+  address: 'b@slow.test',
+  reply: reply(451, '4.4.1', 'connect to mx.slow.test[192.0.2.2]:25: Connection refused'),
+  remote: false,
+  relay: null,
+  expired: true,
+  at: arrived + 5 * 86_400_000,
 };
 const nullMx: FailedRecipient = {
-  address: 'c@nullmx.test', reply: reply(550, '5.1.10', 'Recipient domain nullmx.test does not accept mail (null MX)'), remote: false, relay: null, expired: false, at: arrived,
+  address: 'c@nullmx.test',
+  reply: reply(550, '5.1.10', 'Recipient domain nullmx.test does not accept mail (null MX)'),
+  remote: false,
+  relay: null,
+  expired: false,
+  at: arrived,
 };
 
 function dsn(recipients: FailedRecipient[]): Buffer {
   return buildDsn({
-    hostname: 'relay.test', queueId: 'ORIG0000000001', dsnId: 'DSN00000000001', sender: 'alerts@example.com',
-    arrivedAt: arrived, date: arrived + 2000, boundary: 'DSN00000000001.abc/relay.test', recipients, originalHeader: header,
+    hostname: 'relay.test',
+    queueId: 'ORIG0000000001',
+    dsnId: 'DSN00000000001',
+    sender: 'alerts@example.com',
+    arrivedAt: arrived,
+    date: arrived + 2000,
+    boundary: 'DSN00000000001.abc/relay.test',
+    recipients,
+    originalHeader: header,
   });
 }
 
 /** Each body part of a multipart message, parsed on its own (mailparser folds message/delivery-status into .text). */
 async function bodyParts(raw: Buffer, boundary: string): Promise<Array<{ type: string; text: string }>> {
   const pieces = raw.toString('utf8').split(`--${boundary}`).slice(1, -1);
-  return Promise.all(pieces.map(async (piece) => {
-    const part = await simpleParser(piece.replace(/^\r\n/, ''));
-    const type = (part.headers.get('content-type') as { value: string }).value;
-    return { type, text: part.text ?? part.attachments[0]?.content.toString('utf8') ?? '' };
-  }));
+  return Promise.all(
+    pieces.map(async (piece) => {
+      const part = await simpleParser(piece.replace(/^\r\n/, ''));
+      const type = (part.headers.get('content-type') as { value: string }).value;
+      return { type, text: part.text ?? part.attachments[0]?.content.toString('utf8') ?? '' };
+    }),
+  );
 }
 
 /** The per-message group and the per-recipient groups of a message/delivery-status body. */
 function statusGroups(text: string): Array<Record<string, string>> {
-  return text.trim().split(/\r?\n\r?\n/).map((group) =>
-    Object.fromEntries(group.split(/\r?\n/).map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()])),
-  );
+  return text
+    .trim()
+    .split(/\r?\n\r?\n/)
+    .map((group) =>
+      Object.fromEntries(
+        group.split(/\r?\n/).map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+      ),
+    );
 }
 
 test('a DSN is multipart/report with a readable part, delivery-status and the original headers', async () => {
@@ -58,19 +88,34 @@ test('a DSN is multipart/report with a readable part, delivery-status and the or
   assert.equal(type.value, 'multipart/report');
   assert.equal(type.params['report-type'], 'delivery-status');
   assert.match(parsed.text ?? '', /This is the mail system at host relay\.test\./);
-  assert.match(parsed.text ?? '', /<a@remote\.test>: host mx\.remote\.test\[192\.0\.2\.1\] said: 550 5\.1\.1 <a@remote\.test>: Recipient address rejected: User unknown \(in reply to RCPT TO command\)/);
+  assert.match(
+    parsed.text ?? '',
+    /<a@remote\.test>: host mx\.remote\.test\[192\.0\.2\.1\] said: 550 5\.1\.1 <a@remote\.test>: Recipient address rejected: User unknown \(in reply to RCPT TO command\)/,
+  );
   const parts = await bodyParts(raw, type.params['boundary'] ?? '');
-  assert.deepEqual(parts.map((p) => p.type), ['text/plain', 'message/delivery-status', 'text/rfc822-headers']);
+  assert.deepEqual(
+    parts.map((p) => p.type),
+    ['text/plain', 'message/delivery-status', 'text/rfc822-headers'],
+  );
   const [perMessage, perRecipient] = statusGroups(parts[1]?.text ?? '');
   assert.deepEqual(perMessage, {
-    'reporting-mta': 'dns; relay.test', 'x-smarthost-queue-id': 'ORIG0000000001', 'x-smarthost-sender': 'rfc822; alerts@example.com',
+    'reporting-mta': 'dns; relay.test',
+    'x-smarthost-queue-id': 'ORIG0000000001',
+    'x-smarthost-sender': 'rfc822; alerts@example.com',
     'arrival-date': 'Fri, 20 Nov 2026 09:30:00 +0000',
   });
   assert.deepEqual(perRecipient, {
-    'final-recipient': 'rfc822; a@remote.test', action: 'failed', status: '5.1.1', 'remote-mta': 'dns; mx.remote.test',
-    'diagnostic-code': 'smtp; 550 5.1.1 <a@remote.test>: Recipient address rejected: User unknown', 'last-attempt-date': 'Fri, 20 Nov 2026 09:30:01 +0000',
+    'final-recipient': 'rfc822; a@remote.test',
+    action: 'failed',
+    status: '5.1.1',
+    'remote-mta': 'dns; mx.remote.test',
+    'diagnostic-code': 'smtp; 550 5.1.1 <a@remote.test>: Recipient address rejected: User unknown',
+    'last-attempt-date': 'Fri, 20 Nov 2026 09:30:01 +0000',
   });
-  assert.deepEqual(parsed.attachments.map((a) => a.contentType), ['text/rfc822-headers']);
+  assert.deepEqual(
+    parsed.attachments.map((a) => a.contentType),
+    ['text/rfc822-headers'],
+  );
   assert.deepEqual(parsed.attachments[0]?.content, header);
 });
 
@@ -79,11 +124,14 @@ test('one DSN covers several recipients; expired ones say 4.4.7, local reasons h
   const parsed = await simpleParser(raw);
   const parts = await bodyParts(raw, 'DSN00000000001.abc/relay.test');
   const groups = statusGroups(parts[1]?.text ?? '').slice(1);
-  assert.deepEqual(groups.map((g) => [g['final-recipient'], g['status'], g['remote-mta']]), [
-    ['rfc822; a@remote.test', '5.1.1', 'dns; mx.remote.test'],
-    ['rfc822; b@slow.test', '4.4.7', undefined],
-    ['rfc822; c@nullmx.test', '5.1.10', undefined],
-  ]);
+  assert.deepEqual(
+    groups.map((g) => [g['final-recipient'], g['status'], g['remote-mta']]),
+    [
+      ['rfc822; a@remote.test', '5.1.1', 'dns; mx.remote.test'],
+      ['rfc822; b@slow.test', '4.4.7', undefined],
+      ['rfc822; c@nullmx.test', '5.1.10', undefined],
+    ],
+  );
   assert.equal(groups[1]?.['diagnostic-code'], 'X-Smarthost; connect to mx.slow.test[192.0.2.2]:25: Connection refused');
   assert.match(parsed.text ?? '', /<b@slow\.test>: delivery time expired; last error: connect to mx\.slow\.test/);
   assert.match(parsed.text ?? '', /<c@nullmx\.test>: Recipient domain nullmx\.test does not accept mail \(null MX\)/);
@@ -99,11 +147,19 @@ test('the bouncer spools the DSN with the null sender to the original sender, si
   };
   const clock = new FakeClock();
   const bouncer = new Bouncer({ enqueuer, ids: new QueueIdGenerator(() => clock.now()), clock, hostname: 'relay.test' }, signer);
-  const id = await bouncer.bounce({ queueId: 'ORIG0000000001', sender: 'alerts@example.com', arrivedAt: arrived, originalHeader: header }, [rejected]);
+  const id = await bouncer.bounce({ queueId: 'ORIG0000000001', sender: 'alerts@example.com', arrivedAt: arrived, originalHeader: header }, [
+    rejected,
+  ]);
   assert.equal(enqueued.length, 1);
   const m = enqueued[0];
-  assert.deepEqual({ id: m?.id, sender: m?.sender, recipients: m?.recipients, kind: m?.kind, createdAt: m?.createdAt }, { id, sender: '', recipients: ['alerts@example.com'], kind: 'bounce', createdAt: clock.now() });
+  assert.deepEqual(
+    { id: m?.id, sender: m?.sender, recipients: m?.recipients, kind: m?.kind, createdAt: m?.createdAt },
+    { id, sender: '', recipients: ['alerts@example.com'], kind: 'bounce', createdAt: clock.now() },
+  );
   assert.deepEqual(signed, [{ from: 'MAILER-DAEMON@relay.test', id }]);
   assert.ok(m?.body.toString().startsWith('DKIM-Signature: v=1; test\r\nFrom: Mail Delivery System <MAILER-DAEMON@relay.test>'));
-  await assert.rejects(bouncer.bounce({ queueId: 'X', sender: '', arrivedAt: arrived, originalHeader: header }, [rejected]), /never bounced/);
+  await assert.rejects(
+    bouncer.bounce({ queueId: 'X', sender: '', arrivedAt: arrived, originalHeader: header }, [rejected]),
+    /never bounced/,
+  );
 });

@@ -5,9 +5,15 @@ import { formatDate, parseHeaderFields, splitMessage } from '../../src/smtp/head
 import { addSubmissionHeaders, type TraceInfo } from '../../src/submission/compose.js';
 
 const TRACE: TraceInfo = {
-  queueId: '1M89A70CN3VAZH', hostname: 'relay.example.com', helo: 'app.internal', clientAddress: '192.0.2.7',
-  tls: { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' }, user: 'app', sender: 'a@example.com',
-  recipients: ['b@remote.test'], date: new Date('2026-11-25T12:00:00Z'),
+  queueId: '1M89A70CN3VAZH',
+  hostname: 'relay.example.com',
+  helo: 'app.internal',
+  clientAddress: '192.0.2.7',
+  tls: { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' },
+  user: 'app',
+  sender: 'a@example.com',
+  recipients: ['b@remote.test'],
+  date: new Date('2026-11-25T12:00:00Z'),
 };
 
 function compose(text: string, trace: TraceInfo = TRACE): string {
@@ -28,7 +34,10 @@ describe('submission headers', () => {
   });
   test('missing Date:, Message-ID: and From: are added; no "for" with several recipients', () => {
     const out = compose('Subject: s\r\n\r\nhi\r\n', { ...TRACE, recipients: ['x@a.test', 'y@b.test'] });
-    assert.match(out, /\r\n\t; Wed, 25 Nov 2026 12:00:00 \+0000\r\nDate: Wed, 25 Nov 2026 12:00:00 \+0000\r\nMessage-ID: <20261125120000\.1M89A70CN3VAZH@relay\.example\.com>\r\nFrom: <a@example\.com>\r\nSubject: s\r\n\r\nhi\r\n$/);
+    assert.match(
+      out,
+      /\r\n\t; Wed, 25 Nov 2026 12:00:00 \+0000\r\nDate: Wed, 25 Nov 2026 12:00:00 \+0000\r\nMessage-ID: <20261125120000\.1M89A70CN3VAZH@relay\.example\.com>\r\nFrom: <a@example\.com>\r\nSubject: s\r\n\r\nhi\r\n$/,
+    );
   });
   test('a message without a header section keeps its body intact', () => {
     const out = compose('just text\r\nmore\r\n');
@@ -36,7 +45,10 @@ describe('submission headers', () => {
   });
   test('header parsing unfolds continuation lines', () => {
     const fields = parseHeaderFields(Buffer.from('Subject: a\r\n b\r\nTo: x@y\r\n'));
-    assert.deepEqual(fields, [{ name: 'Subject', value: 'a b' }, { name: 'To', value: 'x@y' }]);
+    assert.deepEqual(fields, [
+      { name: 'Subject', value: 'a b' },
+      { name: 'To', value: 'x@y' },
+    ]);
     assert.equal(formatDate(new Date('2026-01-02T03:04:05Z')), 'Fri, 02 Jan 2026 03:04:05 +0000');
   });
 });

@@ -27,7 +27,10 @@ describe('bad configurations are refused, naming the key', () => {
       assert.ok(expected, 'fixture has an "# expect:" line');
       const problems = problemsOf(file);
       assert.ok(problems.length > 0, 'refused');
-      assert.ok(problems.some((p) => p.includes(expected)), `expected "${expected}" in:\n${problems.join('\n')}`);
+      assert.ok(
+        problems.some((p) => p.includes(expected)),
+        `expected "${expected}" in:\n${problems.join('\n')}`,
+      );
     });
   }
 });

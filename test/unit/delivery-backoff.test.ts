@@ -11,15 +11,35 @@ test('backoff doubles from minBackoff and stops at maxBackoff', () => {
 });
 
 test('jitter spreads a delay by at most 10% and never leaves [min, max]', () => {
-  assert.equal(backoffMs(2, postfix, () => 0), 540_000);
-  assert.equal(backoffMs(2, postfix, () => 0.999_999), 660_000);
-  assert.equal(backoffMs(1, postfix, () => 0), 300_000, 'never below minBackoff');
-  assert.equal(backoffMs(9, postfix, () => 0.999_999), 4_000_000, 'never above maxBackoff');
-  assert.equal(backoffMs(9, postfix, () => 0), 3_600_000);
+  assert.equal(
+    backoffMs(2, postfix, () => 0),
+    540_000,
+  );
+  assert.equal(
+    backoffMs(2, postfix, () => 0.999_999),
+    660_000,
+  );
+  assert.equal(
+    backoffMs(1, postfix, () => 0),
+    300_000,
+    'never below minBackoff',
+  );
+  assert.equal(
+    backoffMs(9, postfix, () => 0.999_999),
+    4_000_000,
+    'never above maxBackoff',
+  );
+  assert.equal(
+    backoffMs(9, postfix, () => 0),
+    3_600_000,
+  );
 });
 
 test('small test schedules and a maxBackoff below minBackoff', () => {
-  assert.deepEqual([1, 2, 3].map((n) => backoffMs(n, { minBackoff: 1, maxBackoff: 2, maxLifetime: 3 }, middle)), [1000, 2000, 2000]);
+  assert.deepEqual(
+    [1, 2, 3].map((n) => backoffMs(n, { minBackoff: 1, maxBackoff: 2, maxLifetime: 3 }, middle)),
+    [1000, 2000, 2000],
+  );
   assert.equal(backoffMs(3, { minBackoff: 10, maxBackoff: 5, maxLifetime: 60 }, middle), 10_000);
 });
 

@@ -36,21 +36,38 @@ test('MX hosts in preference order; equal preferences in random order', () => {
   ];
   // one draw per record, in record order: c, a, b
   const draws = [0.9, 0.1, 0.5];
-  assert.deepEqual(orderMx(records, () => draws.shift() ?? 0), ['a.test', 'b.test', 'c.test']);
+  assert.deepEqual(
+    orderMx(records, () => draws.shift() ?? 0),
+    ['a.test', 'b.test', 'c.test'],
+  );
   const flipped = [0.1, 0.9, 0.5];
-  assert.deepEqual(orderMx(records, () => flipped.shift() ?? 0), ['b.test', 'a.test', 'c.test']);
+  assert.deepEqual(
+    orderMx(records, () => flipped.shift() ?? 0),
+    ['b.test', 'a.test', 'c.test'],
+  );
 });
 
 test('null MX: only the single "0 ." record (c-ares reports its exchange as "")', () => {
   assert.equal(isNullMx([{ exchange: '', priority: 0 }]), true);
   assert.equal(isNullMx([{ exchange: '.', priority: 0 }]), true);
-  assert.equal(isNullMx([{ exchange: '', priority: 0 }, { exchange: 'mx.test', priority: 10 }]), false);
+  assert.equal(
+    isNullMx([
+      { exchange: '', priority: 0 },
+      { exchange: 'mx.test', priority: 10 },
+    ]),
+    false,
+  );
   assert.equal(isNullMx([]), false);
 });
 
 test('each MX host: A addresses, then AAAA; public addresses only', async () => {
   const r = resolverFor({
-    'remote.test': { mx: [{ exchange: 'mx2.remote.test', priority: 20 }, { exchange: 'mx1.remote.test', priority: 10 }] },
+    'remote.test': {
+      mx: [
+        { exchange: 'mx2.remote.test', priority: 20 },
+        { exchange: 'mx1.remote.test', priority: 10 },
+      ],
+    },
     'mx1.remote.test': { a: ['93.184.216.1'], aaaa: ['2606:2800:220:1::1'] },
     'mx2.remote.test': { a: ['93.184.216.2'], aaaa: 'ENODATA' },
   });
@@ -96,14 +113,22 @@ test('MX hosts without addresses: bounce when every lookup said "no such host", 
   assert.ok(!gone.ok);
   assert.equal(gone.status, 'bounced');
   assert.equal(gone.reply.enhanced, '5.4.4');
-  const flaky = await resolverFor({ 'd.test': { mx: [{ exchange: 'mx.d.test', priority: 10 }] }, 'mx.d.test': { a: 'ETIMEOUT', aaaa: 'ENODATA' } }).resolve('d.test');
+  const flaky = await resolverFor({
+    'd.test': { mx: [{ exchange: 'mx.d.test', priority: 10 }] },
+    'mx.d.test': { a: 'ETIMEOUT', aaaa: 'ENODATA' },
+  }).resolve('d.test');
   assert.ok(!flaky.ok);
   assert.equal(flaky.status, 'deferred');
 });
 
 test('a host with an unreachable name is skipped for the next one', async () => {
   const r = resolverFor({
-    'd.test': { mx: [{ exchange: 'gone.d.test', priority: 10 }, { exchange: 'mx.d.test', priority: 20 }] },
+    'd.test': {
+      mx: [
+        { exchange: 'gone.d.test', priority: 10 },
+        { exchange: 'mx.d.test', priority: 20 },
+      ],
+    },
     'mx.d.test': { a: ['93.184.216.10'] },
   });
   assert.deepEqual(await r.resolve('d.test'), { ok: true, destinations: [{ host: 'mx.d.test', address: '93.184.216.10', port: 25 }] });
@@ -123,7 +148,10 @@ test('private destinations are refused (deferred) unless allowed or routed', asy
 });
 
 test('a mix of private and public addresses keeps the public ones', async () => {
-  const r = resolverFor({ 'mix.test': { mx: [{ exchange: 'mx.mix.test', priority: 10 }] }, 'mx.mix.test': { a: ['192.168.1.1', '93.184.216.5'] } });
+  const r = resolverFor({
+    'mix.test': { mx: [{ exchange: 'mx.mix.test', priority: 10 }] },
+    'mx.mix.test': { a: ['192.168.1.1', '93.184.216.5'] },
+  });
   assert.deepEqual(await r.resolve('mix.test'), { ok: true, destinations: [{ host: 'mx.mix.test', address: '93.184.216.5', port: 25 }] });
 });
 
@@ -135,7 +163,21 @@ test(`at most ${MAX_ADDRESSES} addresses are tried`, async () => {
 });
 
 test('address classification', () => {
-  for (const a of ['127.0.0.1', '10.0.0.1', '172.16.5.4', '192.168.0.1', '169.254.1.1', '0.0.0.0', '::1', '::', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '100.64.0.1', 'not-an-ip']) {
+  for (const a of [
+    '127.0.0.1',
+    '10.0.0.1',
+    '172.16.5.4',
+    '192.168.0.1',
+    '169.254.1.1',
+    '0.0.0.0',
+    '::1',
+    '::',
+    'fe80::1',
+    'fd00::1',
+    '::ffff:127.0.0.1',
+    '100.64.0.1',
+    'not-an-ip',
+  ]) {
     assert.equal(isPrivateAddress(a), true, a);
   }
   for (const a of ['192.0.2.1', '198.51.100.7', '240.0.0.1']) assert.equal(isPrivateAddress(a), true, `${a} (reserved)`);

@@ -10,10 +10,18 @@ import { reply } from '../../src/smtp/reply.js';
 const relay = { host: 'mx.remote.test', address: '192.0.2.1', port: 25 };
 
 test('remote replies become Reply values; a missing or contradicting enhanced code follows the reply code', () => {
-  assert.deepEqual(parseRemoteReply('550 5.1.1 <a@b.test>: Recipient address rejected'), { code: 550, enhanced: '5.1.1', text: '<a@b.test>: Recipient address rejected' });
+  assert.deepEqual(parseRemoteReply('550 5.1.1 <a@b.test>: Recipient address rejected'), {
+    code: 550,
+    enhanced: '5.1.1',
+    text: '<a@b.test>: Recipient address rejected',
+  });
   assert.deepEqual(parseRemoteReply('451 Try later'), { code: 451, enhanced: '4.0.0', text: 'Try later' });
   assert.deepEqual(parseRemoteReply('550 4.7.1 odd'), { code: 550, enhanced: '5.7.1', text: 'odd' });
-  assert.deepEqual(parseRemoteReply('550-5.7.1 first line\n550 5.7.1 second line'), { code: 550, enhanced: '5.7.1', text: 'first line second line' });
+  assert.deepEqual(parseRemoteReply('550-5.7.1 first line\n550 5.7.1 second line'), {
+    code: 550,
+    enhanced: '5.7.1',
+    text: 'first line second line',
+  });
   assert.deepEqual(parseRemoteReply('250 2.0.0 Ok: queued as ABC'), { code: 250, enhanced: '2.0.0', text: 'Ok: queued as ABC' });
   assert.equal(parseRemoteReply('garbage'), null);
   assert.equal(parseRemoteReply('999 nope'), null);
@@ -34,12 +42,22 @@ test('failures without a server reply are described locally and are temporary', 
   assert.equal(timeout.reply.enhanced, '4.4.1');
   const greeting = describeFailure({ code: 'ETIMEDOUT', timeoutType: 'GREETING_TIMEOUT' }, relay, 'connecting');
   assert.match(greeting.reply.text, /timed out while connecting/);
-  assert.equal(describeFailure({ code: 'ETLS', message: 'Error initiating TLS - bad record' }, relay, 'connecting').reply.enhanced, '4.7.5');
-  assert.match(describeFailure({ code: 'ECONNECTION', originalCode: 'ECONNRESET' }, relay, 'sending message data').reply.text, /lost connection with mx\.remote\.test\[192\.0\.2\.1\] while sending message data \(ECONNRESET\)/);
+  assert.equal(
+    describeFailure({ code: 'ETLS', message: 'Error initiating TLS - bad record' }, relay, 'connecting').reply.enhanced,
+    '4.7.5',
+  );
+  assert.match(
+    describeFailure({ code: 'ECONNECTION', originalCode: 'ECONNRESET' }, relay, 'sending message data').reply.text,
+    /lost connection with mx\.remote\.test\[192\.0\.2\.1\] while sending message data \(ECONNRESET\)/,
+  );
 });
 
 test('a failure with a server reply keeps the reply and the command it answered', () => {
-  const said = describeFailure({ code: 'EENVELOPE', response: '550 5.7.1 Sender rejected', command: 'MAIL FROM' }, relay, 'sending the envelope');
+  const said = describeFailure(
+    { code: 'EENVELOPE', response: '550 5.7.1 Sender rejected', command: 'MAIL FROM' },
+    relay,
+    'sending the envelope',
+  );
   assert.deepEqual(said, { reply: { code: 550, enhanced: '5.7.1', text: 'Sender rejected' }, remote: true, command: 'MAIL FROM' });
 });
 
@@ -48,26 +66,71 @@ test('partial RCPT refusal: each refused recipient gets its reply, the others th
     ['b@remote.test', { code: 'EENVELOPE', response: '550 5.1.1 No such user', command: 'RCPT TO' }],
     ['c@remote.test', { code: 'EENVELOPE', response: '452 4.2.2 Mailbox full', command: 'RCPT TO' }],
   ]);
-  const outcomes = transactionOutcomes(['a@remote.test', 'b@remote.test', 'c@remote.test'], { ok: true, response: '250 2.0.0 Ok: queued as X', rejected }, relay, null);
-  assert.deepEqual(outcomes.map((o) => [o.recipient, o.status, o.reply.code, o.command]), [
-    ['a@remote.test', 'delivered', 250, 'DATA'],
-    ['b@remote.test', 'bounced', 550, 'RCPT TO'],
-    ['c@remote.test', 'deferred', 452, 'RCPT TO'],
-  ]);
+  const outcomes = transactionOutcomes(
+    ['a@remote.test', 'b@remote.test', 'c@remote.test'],
+    { ok: true, response: '250 2.0.0 Ok: queued as X', rejected },
+    relay,
+    null,
+  );
+  assert.deepEqual(
+    outcomes.map((o) => [o.recipient, o.status, o.reply.code, o.command]),
+    [
+      ['a@remote.test', 'delivered', 250, 'DATA'],
+      ['b@remote.test', 'bounced', 550, 'RCPT TO'],
+      ['c@remote.test', 'deferred', 452, 'RCPT TO'],
+    ],
+  );
 });
 
 test('a failed transaction: the final reply applies to accepted recipients; SIZE refusal bounces 5.3.4', () => {
-  const dataRefused = transactionOutcomes(['a@r.test'], { ok: false, error: { code: 'EMESSAGE', response: '554 5.7.0 Spam', command: 'DATA' }, accepted: ['a@r.test'], rejected: new Map() }, relay, null);
-  assert.deepEqual(dataRefused.map((o) => [o.status, o.reply.enhanced]), [['bounced', '5.7.0']]);
-  const tooBig = transactionOutcomes(['a@r.test'], { ok: false, error: { code: 'EMESSAGE', command: 'MAIL FROM', message: 'Message size larger than allowed 10' }, accepted: [], rejected: new Map() }, relay, null);
-  assert.deepEqual(tooBig.map((o) => [o.status, o.reply.code, o.reply.enhanced]), [['bounced', 552, '5.3.4']]);
-  const lost = transactionOutcomes(['a@r.test'], { ok: false, error: { code: 'ECONNECTION', command: 'CONN' }, accepted: ['a@r.test'], rejected: new Map() }, relay, null);
-  assert.deepEqual(lost.map((o) => [o.status, o.reply.enhanced]), [['deferred', '4.4.2']]);
+  const dataRefused = transactionOutcomes(
+    ['a@r.test'],
+    { ok: false, error: { code: 'EMESSAGE', response: '554 5.7.0 Spam', command: 'DATA' }, accepted: ['a@r.test'], rejected: new Map() },
+    relay,
+    null,
+  );
+  assert.deepEqual(
+    dataRefused.map((o) => [o.status, o.reply.enhanced]),
+    [['bounced', '5.7.0']],
+  );
+  const tooBig = transactionOutcomes(
+    ['a@r.test'],
+    {
+      ok: false,
+      error: { code: 'EMESSAGE', command: 'MAIL FROM', message: 'Message size larger than allowed 10' },
+      accepted: [],
+      rejected: new Map(),
+    },
+    relay,
+    null,
+  );
+  assert.deepEqual(
+    tooBig.map((o) => [o.status, o.reply.code, o.reply.enhanced]),
+    [['bounced', 552, '5.3.4']],
+  );
+  const lost = transactionOutcomes(
+    ['a@r.test'],
+    { ok: false, error: { code: 'ECONNECTION', command: 'CONN' }, accepted: ['a@r.test'], rejected: new Map() },
+    relay,
+    null,
+  );
+  assert.deepEqual(
+    lost.map((o) => [o.status, o.reply.enhanced]),
+    [['deferred', '4.4.2']],
+  );
 });
 
 const retry = { minBackoff: 300, maxBackoff: 4000, maxLifetime: 3600 };
 const message = { id: 'Q1', sender: 's@example.com', createdAt: 1_000_000 };
-const deferred: Outcome = { recipient: 'a@r.test', status: 'deferred', reply: reply(451, '4.3.0', 'later'), remote: true, command: 'RCPT TO', relay, tls: null };
+const deferred: Outcome = {
+  recipient: 'a@r.test',
+  status: 'deferred',
+  reply: reply(451, '4.3.0', 'later'),
+  remote: true,
+  command: 'RCPT TO',
+  relay,
+  tls: null,
+};
 
 test('a deferral schedules the next attempt by the backoff schedule', () => {
   const now = message.createdAt + 60_000;
@@ -90,10 +153,22 @@ test('a deferral past maxLifetime expires: bounced, logged "expired", reported w
 });
 
 test('delivered is logged "sent"; bounced is final', () => {
-  const sent = judge(message, { address: 'a@r.test', attempts: 0 }, { ...deferred, status: 'delivered', reply: reply(250, '2.0.0', 'ok') }, message.createdAt, retry);
+  const sent = judge(
+    message,
+    { address: 'a@r.test', attempts: 0 },
+    { ...deferred, status: 'delivered', reply: reply(250, '2.0.0', 'ok') },
+    message.createdAt,
+    retry,
+  );
   assert.equal(sent.status, 'sent');
   assert.equal(sent.result.state, 'delivered');
-  const bounced = judge(message, { address: 'a@r.test', attempts: 0 }, { ...deferred, status: 'bounced', reply: reply(550, '5.1.1', 'no') }, message.createdAt, retry);
+  const bounced = judge(
+    message,
+    { address: 'a@r.test', attempts: 0 },
+    { ...deferred, status: 'bounced', reply: reply(550, '5.1.1', 'no') },
+    message.createdAt,
+    retry,
+  );
   assert.equal(bounced.status, 'bounced');
   assert.equal(bounced.failed?.expired, false);
 });
@@ -101,8 +176,20 @@ test('delivered is logged "sent"; bounced is final', () => {
 test('anything thrown, and any recipient left without an outcome, counts as deferred', async () => {
   const request = { queueId: 'Q', sender: 's@x.test', domain: 'r.test', recipients: ['a@r.test', 'b@r.test'], body: Buffer.from('x') };
   const thrown = await settle(() => Promise.reject(new Error('boom')), request);
-  assert.deepEqual(thrown.map((o) => [o.recipient, o.status]), [['a@r.test', 'deferred'], ['b@r.test', 'deferred']]);
+  assert.deepEqual(
+    thrown.map((o) => [o.recipient, o.status]),
+    [
+      ['a@r.test', 'deferred'],
+      ['b@r.test', 'deferred'],
+    ],
+  );
   assert.match(thrown[0]?.reply.text ?? '', /boom/);
   const partial = await settle(() => Promise.resolve([{ ...deferred, recipient: 'b@r.test', status: 'delivered' as const }]), request);
-  assert.deepEqual(partial.map((o) => [o.recipient, o.status]), [['a@r.test', 'deferred'], ['b@r.test', 'delivered']]);
+  assert.deepEqual(
+    partial.map((o) => [o.recipient, o.status]),
+    [
+      ['a@r.test', 'deferred'],
+      ['b@r.test', 'delivered'],
+    ],
+  );
 });

@@ -18,7 +18,11 @@ test('".parent" matches subdomains only, the longest parent first', () => {
   assert.deepEqual(table.find('a.example.test'), { host: '127.0.0.3', port: 2525 });
   assert.deepEqual(table.find('x.deep.example.test'), { host: '::1', port: 26 });
   assert.deepEqual(table.find('a.b.deep.example.test'), { host: '::1', port: 26 });
-  assert.deepEqual(table.find('deep.example.test'), { host: '127.0.0.3', port: 2525 }, 'deep.example.test is itself only a subdomain of example.test');
+  assert.deepEqual(
+    table.find('deep.example.test'),
+    { host: '127.0.0.3', port: 2525 },
+    'deep.example.test is itself only a subdomain of example.test',
+  );
 });
 
 test('keys and domains compare case-insensitively, with or without a final dot', () => {

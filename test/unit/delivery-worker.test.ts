@@ -30,7 +30,8 @@ const LIMITED = '127.0.0.3';
 const resolver: Resolver = {
   resolveMx: (domain) => {
     if (domain === 'nullmx.test') return Promise.resolve([{ exchange: '', priority: 0 }]);
-    if (domain === 'remote.test' || domain === 'other.test' || domain === 'example.com') return Promise.resolve([{ exchange: 'mx.remote.test', priority: 10 }]);
+    if (domain === 'remote.test' || domain === 'other.test' || domain === 'example.com')
+      return Promise.resolve([{ exchange: 'mx.remote.test', priority: 10 }]);
     if (domain === 'limited.test') return Promise.resolve([{ exchange: 'mx.limited.test', priority: 10 }]);
     return Promise.reject(Object.assign(new Error('not found'), { code: 'ENOTFOUND' }));
   },
@@ -50,7 +51,9 @@ interface Harness {
   claims: number;
   /** Submit a message as submission would; resolves with its queue ID once committed. */
   submit(recipients: string[], options?: { sender?: string; kind?: 'message' | 'bounce'; body?: Buffer }): Promise<string>;
-  recipients(id: string): Array<{ address: string; state: string; attempts: number; next_attempt_at: number; lease_until: number | null; last_reply: string }>;
+  recipients(
+    id: string,
+  ): Array<{ address: string; state: string; attempts: number; next_attempt_at: number; lease_until: number | null; last_reply: string }>;
   /** Let everything started finish. */
   settle(): Promise<void>;
   /** Move the clock to the earliest next attempt and let that attempt finish. */
@@ -85,7 +88,9 @@ function harness(options: HarnessOptions): Harness {
   const db = openSpool(path);
   const clock = new FakeClock();
   const logs: Array<Record<string, unknown>> = [];
-  const sink = new Writable({ write: (chunk: Buffer, _e, done) => (logs.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) });
+  const sink = new Writable({
+    write: (chunk: Buffer, _e, done) => (logs.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()),
+  });
   const logger = pino({ level: 'info' }, sink);
   const enqueuer = new Enqueuer(db, { leaseMs: DELIVERY_LEASE_MS });
   const ids = new QueueIdGenerator(() => clock.now());
@@ -100,7 +105,11 @@ function harness(options: HarnessOptions): Harness {
   const bouncer = new Bouncer({ enqueuer, ids, clock, hostname: 'relay.test' });
   const worker = new DeliveryWorker(
     { store, deliver: deliverer.deliver, bouncer, clock, logger, closeConnections: () => pool.closeAll(), random: () => 0.5 },
-    { concurrency: options.concurrency ?? 10, perDomainConcurrency: options.perDomain ?? 5, retry: options.retry ?? { minBackoff: 300, maxBackoff: 4000, maxLifetime: 432_000 } },
+    {
+      concurrency: options.concurrency ?? 10,
+      perDomainConcurrency: options.perDomain ?? 5,
+      retry: options.retry ?? { minBackoff: 300, maxBackoff: 4000, maxLifetime: 432_000 },
+    },
   );
   enqueuer.onCommitted((m) => worker.offer(m));
   worker.start();
@@ -112,15 +121,36 @@ function harness(options: HarnessOptions): Harness {
     await Promise.race([worker.whenIdle(), timeout]).finally(() => clearTimeout(timer));
   };
   return Object.assign(h, {
-    db, path, clock, worker, enqueuer, ids, logs, settle,
+    db,
+    path,
+    clock,
+    worker,
+    enqueuer,
+    ids,
+    logs,
+    settle,
     async submit(recipients: string[], o: { sender?: string; kind?: 'message' | 'bounce'; body?: Buffer } = {}): Promise<string> {
       const id = ids.next();
       const body = o.body ?? Buffer.from(`From: a@example.com\r\nSubject: ${id}\r\nMessage-ID: <${id}@example.com>\r\n\r\nHello.\r\n`);
-      await enqueuer.enqueue({ id, sender: o.sender ?? 'a@example.com', username: 'app', clientAddress: '127.0.0.1', recipients, body, createdAt: clock.now(), kind: o.kind ?? 'message', smtputf8: false });
+      await enqueuer.enqueue({
+        id,
+        sender: o.sender ?? 'a@example.com',
+        username: 'app',
+        clientAddress: '127.0.0.1',
+        recipients,
+        body,
+        createdAt: clock.now(),
+        kind: o.kind ?? 'message',
+        smtputf8: false,
+      });
       return id;
     },
     recipients(id: string) {
-      return db.prepare('SELECT address, state, attempts, next_attempt_at, lease_until, last_reply FROM recipients WHERE message_id = ? ORDER BY address').all(id) as ReturnType<Harness['recipients']>;
+      return db
+        .prepare(
+          'SELECT address, state, attempts, next_attempt_at, lease_until, last_reply FROM recipients WHERE message_id = ? ORDER BY address',
+        )
+        .all(id) as ReturnType<Harness['recipients']>;
     },
     async nextRound(): Promise<void> {
       const next = store.nextDue();
@@ -169,7 +199,14 @@ describe('delivery worker', { timeout: 60_000 }, () => {
     assert.equal(h.db.prepare('SELECT count(*) FROM bodies').pluck().get(), 0, 'bodies are deleted once done (keepDelivered 0)');
     const line = h.logs.find((l) => l['to'] === 'a@remote.test');
     assert.deepEqual(
-      { queueId: line?.['queueId'], from: line?.['from'], relay: line?.['relay'], attempts: line?.['attempts'], status: line?.['status'], delay: line?.['delay'] },
+      {
+        queueId: line?.['queueId'],
+        from: line?.['from'],
+        relay: line?.['relay'],
+        attempts: line?.['attempts'],
+        status: line?.['status'],
+        delay: line?.['delay'],
+      },
       { queueId: ids[0], from: 'a@example.com', relay: `mx.remote.test[${MX}]:${port}`, attempts: 1, status: 'sent', delay: 0 },
     );
     assert.match(String(line?.['tls']), /^TLSv1\.[23] \S+ unverified$/);
@@ -183,14 +220,20 @@ describe('delivery worker', { timeout: 60_000 }, () => {
     const id = await h.submit(['a@remote.test']);
     await h.settle();
     const [first] = h.recipients(id);
-    assert.deepEqual([first?.state, first?.attempts, first?.lease_until, first?.last_reply], ['deferred', 1, null, '451 4.3.0 Try again later']);
+    assert.deepEqual(
+      [first?.state, first?.attempts, first?.lease_until, first?.last_reply],
+      ['deferred', 1, null, '451 4.3.0 Try again later'],
+    );
     assert.equal(first?.next_attempt_at, h.clock.now() + 300_000);
     h.clock.advance(299_000);
     h.worker.wake();
     await h.settle();
     assert.equal(h.recipients(id)[0]?.state, 'deferred', 'not before it is due');
     await h.nextRound();
-    assert.deepEqual(h.recipients(id).map((r) => [r.state, r.attempts]), [['delivered', 2]]);
+    assert.deepEqual(
+      h.recipients(id).map((r) => [r.state, r.attempts]),
+      [['delivered', 2]],
+    );
     const attempts = h.db.prepare('SELECT outcome, mx_host, mx_address FROM attempts WHERE message_id = ? ORDER BY id').all(id);
     assert.deepEqual(attempts, [
       { outcome: 'deferred', mx_host: 'mx.remote.test', mx_address: MX },
@@ -209,7 +252,10 @@ describe('delivery worker', { timeout: 60_000 }, () => {
       times.push((h.recipients(id)[0]?.next_attempt_at ?? 0) - start);
       await h.nextRound();
     }
-    assert.deepEqual(times.map((t) => t / 1000), [60, 180, 420, 660, 900]);
+    assert.deepEqual(
+      times.map((t) => t / 1000),
+      [60, 180, 420, 660, 900],
+    );
     const [r] = h.recipients(id);
     assert.deepEqual([r?.state, r?.attempts], ['bounced', 6]);
     assert.equal(h.logs.filter((l) => l['queueId'] === id && l['status'] === 'expired').length, 1);
@@ -220,7 +266,10 @@ describe('delivery worker', { timeout: 60_000 }, () => {
     const dsn = mx.received.find((m) => m.from === '');
     assert.ok(dsn, 'the DSN is delivered to the sender');
     assert.deepEqual(dsn.to, ['a@example.com']);
-    assert.match(dsn.data.toString(), /Final-Recipient: rfc822; x@remote\.test\r\nAction: failed\r\nStatus: 4\.4\.7\r\nRemote-MTA: dns; mx\.remote\.test\r\nDiagnostic-Code: smtp; 451 4\.3\.0 Try again later/);
+    assert.match(
+      dsn.data.toString(),
+      /Final-Recipient: rfc822; x@remote\.test\r\nAction: failed\r\nStatus: 4\.4\.7\r\nRemote-MTA: dns; mx\.remote\.test\r\nDiagnostic-Code: smtp; 451 4\.3\.0 Try again later/,
+    );
   });
 
   test('one DSN per message per attempt, covering every failed recipient across domains', async () => {
@@ -228,9 +277,15 @@ describe('delivery worker', { timeout: 60_000 }, () => {
     mx.script = { rcpt: (address) => (address.startsWith('bad') ? 'reject' : 'accept') };
     const id = await h.submit(['bad@remote.test', 'good@remote.test', 'x@nullmx.test', 'y@nowhere.test']);
     await h.settle();
-    assert.deepEqual(h.recipients(id).map((r) => [r.address, r.state]), [
-      ['bad@remote.test', 'bounced'], ['good@remote.test', 'delivered'], ['x@nullmx.test', 'bounced'], ['y@nowhere.test', 'bounced'],
-    ]);
+    assert.deepEqual(
+      h.recipients(id).map((r) => [r.address, r.state]),
+      [
+        ['bad@remote.test', 'bounced'],
+        ['good@remote.test', 'delivered'],
+        ['x@nullmx.test', 'bounced'],
+        ['y@nowhere.test', 'bounced'],
+      ],
+    );
     assert.match(h.recipients(id)[2]?.last_reply ?? '', /^550 5\.1\.10 /);
     assert.match(h.recipients(id)[3]?.last_reply ?? '', /^550 5\.1\.2 /);
     const dsns = mx.received.filter((m) => m.from === '');
@@ -244,7 +299,10 @@ describe('delivery worker', { timeout: 60_000 }, () => {
     mx.script = { rcpt: () => 'reject' };
     const id = await h.submit(['a@remote.test'], { sender: '', kind: 'bounce' });
     await h.settle();
-    assert.deepEqual(h.recipients(id).map((r) => r.state), ['bounced']);
+    assert.deepEqual(
+      h.recipients(id).map((r) => r.state),
+      ['bounced'],
+    );
     assert.equal(h.db.prepare('SELECT count(*) FROM messages').pluck().get(), 1);
   });
 
@@ -270,10 +328,13 @@ describe('delivery worker', { timeout: 60_000 }, () => {
     const h = harness({ port });
     const id = await h.submit(['jürgen@limited.test', 'jürgen@remote.test']);
     await h.settle();
-    assert.deepEqual(h.recipients(id).map((r) => [r.address, r.state, r.last_reply?.slice(0, 9)]), [
-      ['jürgen@limited.test', 'bounced', '550 5.6.7'],
-      ['jürgen@remote.test', 'delivered', '250 2.0.0'],
-    ]);
+    assert.deepEqual(
+      h.recipients(id).map((r) => [r.address, r.state, r.last_reply?.slice(0, 9)]),
+      [
+        ['jürgen@limited.test', 'bounced', '550 5.6.7'],
+        ['jürgen@remote.test', 'delivered', '250 2.0.0'],
+      ],
+    );
   });
 
   test('claims hold a lease while in flight; stop() abandons the attempt and returns the lease', async () => {
@@ -285,7 +346,10 @@ describe('delivery worker', { timeout: 60_000 }, () => {
     assert.equal(h.recipients(id)[0]?.lease_until, h.clock.now() + DELIVERY_LEASE_MS);
     const { worker, db } = running.pop() ?? assert.fail('running');
     await worker.stop(50);
-    assert.deepEqual(h.recipients(id).map((r) => [r.state, r.attempts, r.lease_until]), [['queued', 0, null]]);
+    assert.deepEqual(
+      h.recipients(id).map((r) => [r.state, r.attempts, r.lease_until]),
+      [['queued', 0, null]],
+    );
     db.close();
   });
 
@@ -298,7 +362,13 @@ describe('delivery worker', { timeout: 60_000 }, () => {
     // A second worker on the same spool returns the first one's claims, as the daemon does at start.
     const store = new DeliveryStore(first.db, { leaseMs: DELIVERY_LEASE_MS, keepDeliveredMs: 0 });
     assert.equal(store.returnLeases(first.clock.now()), 2);
-    assert.deepEqual(store.claimDue(first.clock.now(), 10).map((r) => r.address).sort(), ['a@remote.test', 'b@remote.test']);
+    assert.deepEqual(
+      store
+        .claimDue(first.clock.now(), 10)
+        .map((r) => r.address)
+        .sort(),
+      ['a@remote.test', 'b@remote.test'],
+    );
   });
 
   test('a change made by another process (the CLI) wakes the worker within a second', async () => {
@@ -313,7 +383,10 @@ describe('delivery worker', { timeout: 60_000 }, () => {
     cli.close();
     const deadline = Date.now() + 5000;
     while (h.recipients(id)[0]?.state !== 'delivered' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(h.recipients(id).map((r) => [r.state, r.attempts]), [['delivered', 2]]);
+    assert.deepEqual(
+      h.recipients(id).map((r) => [r.state, r.attempts]),
+      [['delivered', 2]],
+    );
   });
 
   test('spool.keepDelivered keeps a finished body that long', async () => {

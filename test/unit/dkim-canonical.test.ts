@@ -25,14 +25,29 @@ test('rawFields splits at unfolded line breaks and keeps each field as written',
 });
 
 test('selection: From listed once more than it occurs; repeated fields bottom-up; absent and trace fields left out', () => {
-  const fields = rawFields('Received: from x\r\nTo: first@x.test\r\nFrom: A <a@example.com>\r\nSubject: hi\r\nTo: second@x.test\r\nX-Mailer: y');
+  const fields = rawFields(
+    'Received: from x\r\nTo: first@x.test\r\nFrom: A <a@example.com>\r\nSubject: hi\r\nTo: second@x.test\r\nX-Mailer: y',
+  );
   const signed = selectHeaders(fields);
   assert.deepEqual(signed.names, ['from', 'from', 'to', 'to', 'subject']);
   assert.equal(signed.canonical, 'from:A <a@example.com>\r\nto:second@x.test\r\nto:first@x.test\r\nsubject:hi\r\n');
 });
 
 test('the signed header list covers what the issue names and oversigns From', () => {
-  for (const name of ['from', 'to', 'cc', 'subject', 'date', 'message-id', 'reply-to', 'mime-version', 'content-type', 'in-reply-to', 'references', 'list-unsubscribe']) {
+  for (const name of [
+    'from',
+    'to',
+    'cc',
+    'subject',
+    'date',
+    'message-id',
+    'reply-to',
+    'mime-version',
+    'content-type',
+    'in-reply-to',
+    'references',
+    'list-unsubscribe',
+  ]) {
     assert.ok(SIGNED_HEADERS.includes(name), name);
   }
   assert.deepEqual(OVERSIGNED, ['from']);

@@ -20,7 +20,9 @@ function resolverWith(answer: string[][] | { code: string }): Resolver {
     throw new Error('not used');
   };
   return {
-    resolveMx: fail, resolve4: fail, resolve6: fail,
+    resolveMx: fail,
+    resolve4: fail,
+    resolve6: fail,
     resolveTxt: async () => {
       if (Array.isArray(answer)) return answer;
       throw Object.assign(new Error(answer.code), answer);
@@ -31,7 +33,10 @@ function resolverWith(answer: string[][] | { code: string }): Resolver {
 test('TXT values are split into strings of at most 255 bytes, never inside a UTF-8 character', () => {
   assert.deepEqual(splitTxt('abc'), ['abc']);
   const long = 'x'.repeat(600);
-  assert.deepEqual(splitTxt(long).map((s) => s.length), [255, 255, 90]);
+  assert.deepEqual(
+    splitTxt(long).map((s) => s.length),
+    [255, 255, 90],
+  );
   const utf8 = `${'x'.repeat(254)}é${'y'.repeat(10)}`;
   assert.deepEqual(splitTxt(utf8), ['x'.repeat(254), `é${'y'.repeat(10)}`]);
 });
@@ -56,7 +61,14 @@ test('zone-file lines: one string plain, several in parentheses, quotes escaped'
 });
 
 test('tag lists: names lower-cased, whitespace removed from values', () => {
-  assert.deepEqual([...parseTags(' v=DKIM1 ; K=rsa; p=AB C\tD ;')], [['v', 'DKIM1'], ['k', 'rsa'], ['p', 'ABCD']]);
+  assert.deepEqual(
+    [...parseTags(' v=DKIM1 ; K=rsa; p=AB C\tD ;')],
+    [
+      ['v', 'DKIM1'],
+      ['k', 'rsa'],
+      ['p', 'ABCD'],
+    ],
+  );
 });
 
 test('check: the published record matches, joined from several strings, with or without v=', async () => {

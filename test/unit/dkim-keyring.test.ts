@@ -8,10 +8,20 @@ import { Keyring, domainAndParents } from '../../src/dkim/keyring.js';
 const { privateKey } = generateKeyPairSync('ed25519');
 
 function key(domain: string, selector: string, algorithm: 'rsa' | 'ed25519' = 'ed25519', active = true): SigningKey {
-  return { domain: normalizeDomain(domain), selector, algorithm, active, file: `/k/${domain}.${selector}`, privateKey, bits: 256, publicKey: 'p' };
+  return {
+    domain: normalizeDomain(domain),
+    selector,
+    algorithm,
+    active,
+    file: `/k/${domain}.${selector}`,
+    privateKey,
+    bits: 256,
+    publicKey: 'p',
+  };
 }
 
-const selectors = (ring: Keyring, domain: string): string[] | null => ring.signingKeys(domain)?.keys.map((k) => `${k.domain}/${k.selector}`) ?? null;
+const selectors = (ring: Keyring, domain: string): string[] | null =>
+  ring.signingKeys(domain)?.keys.map((k) => `${k.domain}/${k.selector}`) ?? null;
 
 test('domainAndParents walks from the domain to its top label', () => {
   assert.deepEqual(domainAndParents('a.b.example.com'), ['a.b.example.com', 'b.example.com', 'example.com', 'com']);
@@ -32,11 +42,21 @@ test('a domain without a key falls back to its nearest parent with one; the near
 });
 
 test('inactive keys never sign: a domain with only inactive keys falls back to its parent', () => {
-  const ring = new Keyring([key('example.com', 'new', 'ed25519', false), key('example.com', 'old'), key('sub.example.com', 'idle', 'ed25519', false)]);
+  const ring = new Keyring([
+    key('example.com', 'new', 'ed25519', false),
+    key('example.com', 'old'),
+    key('sub.example.com', 'idle', 'ed25519', false),
+  ]);
   assert.deepEqual(selectors(ring, 'example.com'), ['example.com/old']);
   assert.deepEqual(selectors(ring, 'sub.example.com'), ['example.com/old']);
-  assert.deepEqual(ring.configuredKeys('sub.example.com')?.keys.map((k) => k.selector), ['idle']);
-  assert.deepEqual(ring.configuredKeys('example.com')?.keys.map((k) => k.selector), ['new', 'old']);
+  assert.deepEqual(
+    ring.configuredKeys('sub.example.com')?.keys.map((k) => k.selector),
+    ['idle'],
+  );
+  assert.deepEqual(
+    ring.configuredKeys('example.com')?.keys.map((k) => k.selector),
+    ['new', 'old'],
+  );
 });
 
 test('domains match case-insensitively, without a trailing dot, and as IDNA A-labels', () => {
@@ -50,8 +70,17 @@ test('config: a selector configured twice for a domain, or two active keys of on
   const base = (keys: string): string => `dkim:\n  keys:\n${keys}`;
   const entry = (domain: string, selector: string, extra = ''): string =>
     `    - { domain: ${domain}, selector: ${selector}, algorithm: ed25519, privateKey: /k/${selector}${extra} }\n`;
-  assert.throws(() => parseConfig(base(entry('example.com', 's1', ', active: false') + entry('EXAMPLE.com', 's1', ', active: false')), '/etc/x.yaml'), /dkim\.keys\.1\.selector: selector s1 is already configured for example\.com/);
-  assert.throws(() => parseConfig(base(entry('example.com', 's1') + entry('example.com', 's2')), '/etc/x.yaml'), /dkim\.keys\.1\.active: example\.com already has an active ed25519 key/);
+  assert.throws(
+    () => parseConfig(base(entry('example.com', 's1', ', active: false') + entry('EXAMPLE.com', 's1', ', active: false')), '/etc/x.yaml'),
+    /dkim\.keys\.1\.selector: selector s1 is already configured for example\.com/,
+  );
+  assert.throws(
+    () => parseConfig(base(entry('example.com', 's1') + entry('example.com', 's2')), '/etc/x.yaml'),
+    /dkim\.keys\.1\.active: example\.com already has an active ed25519 key/,
+  );
   const ok = parseConfig(base(entry('example.com', 's1') + entry('example.com', 's2', ', active: false')), '/etc/x.yaml');
-  assert.deepEqual(ok.dkim.keys.map((k) => k.active), [true, false]);
+  assert.deepEqual(
+    ok.dkim.keys.map((k) => k.active),
+    [true, false],
+  );
 });

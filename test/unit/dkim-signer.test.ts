@@ -60,8 +60,11 @@ test('no key: the message passes unsigned with a warning carrying the queue ID',
 
 test('no key under requireKey: refused with 550 5.7.1, but bounces are never refused', async () => {
   const { signer } = makeSigner({ requireKey: true });
-  await assert.rejects(signer.sign(MESSAGE, 'a@example.net', 'Q3'), (err: unknown) =>
-    err instanceof SmtpError && err.code === 'SMARTHOST_E_NO_DKIM_KEY' && err.reply.code === 550 && err.reply.enhanced === '5.7.1');
+  await assert.rejects(
+    signer.sign(MESSAGE, 'a@example.net', 'Q3'),
+    (err: unknown) =>
+      err instanceof SmtpError && err.code === 'SMARTHOST_E_NO_DKIM_KEY' && err.reply.code === 550 && err.reply.enhanced === '5.7.1',
+  );
   assert.equal(await signer.signIfKeyExists(MESSAGE, 'MAILER-DAEMON@relay.example.net', 'Q4'), MESSAGE);
 });
 
@@ -76,7 +79,10 @@ test('reload swaps the keyring; a reload with a bad key throws and keeps the old
   assert.throws(() => signer.reload(settings({ keys: [{ ...entries[0]!, privateKey: join(dir, 'absent.key') }] })), DkimKeyError);
   assert.equal(signer.keyring.keys.length, 2);
   signer.reload(settings({ keys: [entries[1]!], requireKey: true }));
-  assert.deepEqual(signer.keyring.keys.map((k) => k.selector), ['e1']);
+  assert.deepEqual(
+    signer.keyring.keys.map((k) => k.selector),
+    ['e1'],
+  );
   await assert.rejects(signer.sign(MESSAGE, 'a@example.net', 'Q6'), SmtpError);
 });
 
@@ -86,7 +92,17 @@ test('a long h= list folds between names and still verifies', async () => {
   const message = Buffer.from(`From: a@example.com\r\n${many}Subject: s\r\n\r\nbody\r\n`);
   const signed = (await signer.sign(message, 'a@example.com', 'Q7')).toString('latin1');
   const field = signed.slice(0, signed.indexOf('\r\nDKIM-Signature') + 2);
-  assert.ok(field.split('\r\n').every((line) => line.length <= 78), field);
-  assert.equal(/h=([^;]+);/.exec(field)?.[1]?.replace(/\s+/g, '').split(':').filter((n) => n === 'to').length, 30);
+  assert.ok(
+    field.split('\r\n').every((line) => line.length <= 78),
+    field,
+  );
+  assert.equal(
+    /h=([^;]+);/
+      .exec(field)?.[1]
+      ?.replace(/\s+/g, '')
+      .split(':')
+      .filter((n) => n === 'to').length,
+    30,
+  );
   assert.deepEqual(await verify(Buffer.from(signed, 'latin1'), signer), ['e1:pass', 'r1:pass']);
 });

@@ -65,7 +65,9 @@ describe('health verdict', () => {
     let failing = false;
     const listeners = [listener(true), listener(true)];
     const health = new HealthCheck({
-      listeners: () => listeners, clock: { now: () => now }, logger,
+      listeners: () => listeners,
+      clock: { now: () => now },
+      logger,
       probeSpool: () => {
         probes++;
         if (failing) throw new Error('disk I/O error');
@@ -82,6 +84,10 @@ describe('health verdict', () => {
     assert.equal(health.check().ok, true);
     listeners.push(listener(false));
     assert.equal(health.check().ok, false, 'a listener that is not bound');
-    assert.equal(new HealthCheck({ listeners: () => [], clock: { now: () => now }, logger, probeSpool: () => undefined }).check().ok, false, 'no listener at all');
+    assert.equal(
+      new HealthCheck({ listeners: () => [], clock: { now: () => now }, logger, probeSpool: () => undefined }).check().ok,
+      false,
+      'no listener at all',
+    );
   });
 });

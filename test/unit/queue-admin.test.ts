@@ -28,7 +28,12 @@ async function fixture(name: string): Promise<{ db: SpoolDatabase; ids: Record<F
 }
 
 function states(db: SpoolDatabase, id: string): Array<[string, string]> {
-  return (db.prepare('SELECT address, state FROM recipients WHERE message_id = ? ORDER BY address').all(id) as Array<{ address: string; state: string }>).map((r) => [r.address, r.state]);
+  return (
+    db.prepare('SELECT address, state FROM recipients WHERE message_id = ? ORDER BY address').all(id) as Array<{
+      address: string;
+      state: string;
+    }>
+  ).map((r) => [r.address, r.state]);
 }
 
 describe('listing and showing', () => {
@@ -41,9 +46,18 @@ describe('listing and showing', () => {
 
   test('by default the messages still waiting, oldest first, with every recipient', () => {
     const messages = [...listMessages(db, {})];
-    assert.deepEqual(messages.map((m) => m.id), [ids.deferred, ids.held, ids.mixed, ids.queued]);
+    assert.deepEqual(
+      messages.map((m) => m.id),
+      [ids.deferred, ids.held, ids.mixed, ids.queued],
+    );
     const mixed = messages.find((m) => m.id === ids.mixed);
-    assert.deepEqual(mixed?.recipients.map((r) => [r.address, r.state, r.attempts]), [['g@one.test', 'delivered', 1], ['h@two.test', 'deferred', 1]]);
+    assert.deepEqual(
+      mixed?.recipients.map((r) => [r.address, r.state, r.attempts]),
+      [
+        ['g@one.test', 'delivered', 1],
+        ['h@two.test', 'deferred', 1],
+      ],
+    );
     assert.equal(messages[0]?.recipients[0]?.lastReply, '451 4.3.0 Try again later');
   });
 
@@ -69,7 +83,13 @@ describe('listing and showing', () => {
     assert.ok(shown);
     assert.equal(shown.sender, 'App@Example.com');
     assert.equal(shown.doneAt, null);
-    assert.deepEqual(shown.recipients.map((r) => [r.address, r.state, r.history.map((a) => a.outcome)]), [['g@one.test', 'delivered', ['delivered']], ['h@two.test', 'deferred', ['deferred']]]);
+    assert.deepEqual(
+      shown.recipients.map((r) => [r.address, r.state, r.history.map((a) => a.outcome)]),
+      [
+        ['g@one.test', 'delivered', ['delivered']],
+        ['h@two.test', 'deferred', ['deferred']],
+      ],
+    );
     assert.equal(shown.recipients[0]?.history[0]?.mxHost, 'mx.remote.test');
     assert.match(shown.body?.toString() ?? '', /Subject: fixture mixed/);
     assert.equal(showMessage(db, '0000000000000A'), null);
@@ -94,7 +114,8 @@ describe('administrative transitions', () => {
   });
   after(() => db.close());
 
-  const due = (id: string): number[] => (db.prepare('SELECT next_attempt_at FROM recipients WHERE message_id = ? ORDER BY address').pluck().all(id) as number[]);
+  const due = (id: string): number[] =>
+    db.prepare('SELECT next_attempt_at FROM recipients WHERE message_id = ? ORDER BY address').pluck().all(id) as number[];
 
   test('retry by ID, by domain and all: queued and deferred recipients become due; held ones stay', () => {
     assert.equal(admin.retry({ id: ids.deferred }, NOW + 1), 2);
@@ -120,8 +141,11 @@ describe('administrative transitions', () => {
   test('delete removes the message, its body, recipients and attempts', () => {
     assert.equal(admin.delete(ids.bounced), true);
     assert.equal(admin.delete(ids.bounced), false);
-    const left = db.prepare(`SELECT (SELECT count(*) FROM bodies WHERE message_id = @id) + (SELECT count(*) FROM recipients WHERE message_id = @id)
-      + (SELECT count(*) FROM attempts WHERE message_id = @id) AS n`).pluck().get({ id: ids.bounced });
+    const left = db
+      .prepare(`SELECT (SELECT count(*) FROM bodies WHERE message_id = @id) + (SELECT count(*) FROM recipients WHERE message_id = @id)
+      + (SELECT count(*) FROM attempts WHERE message_id = @id) AS n`)
+      .pluck()
+      .get({ id: ids.bounced });
     assert.equal(left, 0);
   });
 });
@@ -137,20 +161,35 @@ describe('an attempt that ends after the administrator changed its recipient', (
   after(() => db.close());
 
   const outcome = (messageId: string, address: string, state: RecipientResult['state']): RecipientResult => ({
-    messageId, address, state, at: NOW, nextAttemptAt: NOW + 60_000, outcome: state, reply: '451 4.3.0 later',
-    mxHost: null, mxAddress: null, relay: null, tls: null,
+    messageId,
+    address,
+    state,
+    at: NOW,
+    nextAttemptAt: NOW + 60_000,
+    outcome: state,
+    reply: '451 4.3.0 later',
+    mxHost: null,
+    mxAddress: null,
+    relay: null,
+    tls: null,
   });
 
   test('held while deferred stays held; a delivery still counts', () => {
     new QueueAdmin(db).hold(ids.deferred, NOW);
     store.record([outcome(ids.deferred, 'b@two.test', 'deferred'), outcome(ids.deferred, 'c@one.test', 'delivered')]);
-    assert.deepEqual(states(db, ids.deferred), [['b@two.test', 'held'], ['c@one.test', 'delivered']]);
+    assert.deepEqual(states(db, ids.deferred), [
+      ['b@two.test', 'held'],
+      ['c@one.test', 'delivered'],
+    ]);
   });
 
   test("a deleted message's outcome is dropped without failing the others in the batch", () => {
     new QueueAdmin(db).delete(ids.queued);
     store.record([outcome(ids.queued, 'a@one.test', 'delivered'), outcome(ids.mixed, 'h@two.test', 'delivered')]);
-    assert.deepEqual(states(db, ids.mixed), [['g@one.test', 'delivered'], ['h@two.test', 'delivered']]);
+    assert.deepEqual(states(db, ids.mixed), [
+      ['g@one.test', 'delivered'],
+      ['h@two.test', 'delivered'],
+    ]);
     assert.equal(db.prepare('SELECT count(*) FROM attempts WHERE message_id = ?').pluck().get(ids.queued), 0);
   });
 });
@@ -160,18 +199,29 @@ describe('queue bounce', () => {
     const { db, ids } = await fixture('bounce');
     try {
       const store = new DeliveryStore(db, { leaseMs: 3_600_000, keepDeliveredMs: 0 });
-      const bouncer = new Bouncer({ enqueuer: new Enqueuer(db), ids: new QueueIdGenerator(), clock: { now: () => NOW }, hostname: 'relay.test' });
+      const bouncer = new Bouncer({
+        enqueuer: new Enqueuer(db),
+        ids: new QueueIdGenerator(),
+        clock: { now: () => NOW },
+        hostname: 'relay.test',
+      });
       const result = await bounceNow({ db, store, bouncer, clock: { now: () => NOW } }, ids.mixed);
       assert.ok(result.found);
       assert.deepEqual(result.bounced, ['h@two.test']);
-      assert.deepEqual(states(db, ids.mixed), [['g@one.test', 'delivered'], ['h@two.test', 'bounced']]);
+      assert.deepEqual(states(db, ids.mixed), [
+        ['g@one.test', 'delivered'],
+        ['h@two.test', 'bounced'],
+      ]);
       const shown = showMessage(db, ids.mixed);
       assert.equal(shown?.doneAt, NOW);
       assert.equal(shown?.recipients[1]?.history.at(-1)?.reply, '550 5.0.0 message returned to the sender by the mail administrator');
       const dsn = result.dsn ? showMessage(db, result.dsn) : null;
       assert.equal(dsn?.kind, 'bounce');
       assert.equal(dsn?.sender, '');
-      assert.deepEqual(dsn?.recipients.map((r) => [r.address, r.state]), [['App@Example.com', 'queued']]);
+      assert.deepEqual(
+        dsn?.recipients.map((r) => [r.address, r.state]),
+        [['App@Example.com', 'queued']],
+      );
       assert.match(dsn?.body?.toString() ?? '', /Final-Recipient: rfc822; h@two\.test\r\nAction: failed\r\nStatus: 5\.0\.0/);
       assert.match(dsn?.body?.toString() ?? '', /Subject: fixture mixed/, 'the original header is attached');
       const again = await bounceNow({ db, store, bouncer, clock: { now: () => NOW } }, ids.mixed);

@@ -36,8 +36,15 @@ describe('spool database', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   const message = (id: string, recipients: string[]): NewMessage => ({
-    id, sender: 'a@example.com', username: 'app', clientAddress: '127.0.0.1', recipients,
-    body: Buffer.from('Subject: x\r\n\r\nbody\r\n'), createdAt: 1000, kind: 'message', smtputf8: false,
+    id,
+    sender: 'a@example.com',
+    username: 'app',
+    clientAddress: '127.0.0.1',
+    recipients,
+    body: Buffer.from('Subject: x\r\n\r\nbody\r\n'),
+    createdAt: 1000,
+    kind: 'message',
+    smtputf8: false,
   });
 
   test('WAL, synchronous=FULL, foreign keys and the schema version are set', () => {
@@ -81,7 +88,10 @@ describe('spool database', () => {
       enqueuer.enqueue(message('DUP', ['b@b.test'])),
       enqueuer.enqueue(message('OK2', ['a@a.test'])),
     ]);
-    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
     const failed = results[1] as PromiseRejectedResult;
     assert.equal((failed.reason as { responseCode: number }).responseCode, 451);
     assert.deepEqual(db.prepare("SELECT address FROM recipients WHERE message_id = 'DUP'").all(), [{ address: 'a@a.test' }]);

@@ -15,7 +15,15 @@ describe('isSenderAllowed', () => {
     assert.ok(isSenderAllowed(ALLOWED, 'OPS@Example.Org'));
   });
   test('other addresses, subdomains and look-alikes are refused', () => {
-    for (const address of ['dev@example.org', 'x@sub.example.com', 'x@example.com.evil.test', 'x@evilexample.com', 'example.com', '', '@example.com']) {
+    for (const address of [
+      'dev@example.org',
+      'x@sub.example.com',
+      'x@example.com.evil.test',
+      'x@evilexample.com',
+      'example.com',
+      '',
+      '@example.com',
+    ]) {
       assert.equal(isSenderAllowed(ALLOWED, address), false, address);
     }
   });
