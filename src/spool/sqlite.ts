@@ -19,7 +19,7 @@ export type SqliteDatabase = BetterSqlite3.Database;
 export function runtimeProblem(version: string = process.versions.node): string | null {
   const [major = 0, minor = 0] = version.split('.').map(Number);
   if (major === 24 && minor >= 19 && minor <= 21) {
-    return `Node.js ${version} aborts better-sqlite3 at random (a Node.js 24.19 to 24.21 bug, fixed in 24.22.0): use Node.js 24.22 or later`;
+    return `Node.js ${version} aborts better-sqlite3 at random (a bug of Node.js 24.19 to 24.21): use Node.js 24.22 or later`;
   }
   return null;
 }
