@@ -39,7 +39,10 @@ export async function startSubmission(deps: SubmissionDeps, tls: TlsFiles): Prom
   const guard: ConnectionHook = (connection) =>
     guardSession(connection, guarded.guards.session, (reason) => {
       deps.metrics.sessionsEnded.inc({ reason });
-      deps.logger.info({ client: connection.remoteAddress, session: connection.id, reason }, `session ended: ${reason.replace('_', ' ')}`);
+      deps.logger.info(
+        { client: connection.remoteAddress, session: connection.id, reason },
+        `session ended: ${reason.replaceAll('_', ' ')}`,
+      );
     });
   const { submission, submissions } = deps.config.listen;
   const started: BoundListener[] = [];

@@ -5,7 +5,11 @@
 //  - the message must be complete within limits.dataTimeout seconds of the 354 reply, plus one
 //    second for every limits.minDataRate bytes received so far (0: no extension);
 //  - more than limits.junkCommandLimit NOOP/RSET/VRFY/HELP/ETRN commands since the last DATA end
-//    the session.
+//    the session;
+//  - after limits.maxErrors refusals (4xx and 5xx replies, except 452 4.5.3 for recipients past
+//    limits.maxRecipients, which a client is told to send in the next transaction) without a
+//    message accepted in between, the next command gets 421 4.7.0 (Postfix's
+//    smtpd_hard_error_limit).
 // Past a deadline the client gets 421 4.4.2 and is disconnected. Time the server spends deciding
 // (a handler that has not answered yet) never counts against the client. One timer per session.
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
@@ -18,9 +22,12 @@ export interface SessionGuardSettings {
   /** Bytes per second that extend the DATA deadline; 0 for none. */
   readonly minDataRate: number;
   readonly junkCommandLimit: number;
+  readonly maxErrors: number;
+  /** Our hostname, for the 421 that ends a session after too many errors. */
+  readonly hostname: string;
 }
 
-export type GuardEvent = 'command_timeout' | 'data_timeout' | 'junk_commands';
+export type GuardEvent = 'command_timeout' | 'data_timeout' | 'junk_commands' | 'too_many_errors';
 
 const JUNK = new Set(['NOOP', 'RSET', 'VRFY', 'HELP', 'ETRN', 'EXPN']);
 
@@ -28,6 +35,7 @@ export function guardSession(connection: SMTPConnection, settings: SessionGuardS
   let timer: NodeJS.Timeout | undefined;
   let dataStart = 0;
   let junk = 0;
+  let errors = 0;
   let transactions = 0;
 
   const end = (event: GuardEvent, reply: Reply): void => {
@@ -65,12 +73,22 @@ export function guardSession(connection: SMTPConnection, settings: SessionGuardS
     arm(settings.commandTimeoutMs);
   };
 
+  const send = connection.send.bind(connection);
+  connection.send = (code, data, context) => {
+    if (code === 250 && context === 'DATA_OK') errors = 0;
+    else if (code >= 400 && code !== 421 && context !== 'TOO_MANY_RECIPIENTS') errors++;
+    return send(code, data, context);
+  };
+
   const onCommand = connection._onCommand.bind(connection);
   connection._onCommand = (command, callback) => {
     clearTimeout(timer);
     if (connection._transactionCounter !== transactions) {
       transactions = connection._transactionCounter;
       junk = 0;
+    }
+    if (!connection._nextHandler && errors >= settings.maxErrors) {
+      return end('too_many_errors', Replies.tooManyErrors(settings.hostname));
     }
     const name = command.subarray(0, 5).toString('latin1').trim().toUpperCase();
     if (!connection._nextHandler && JUNK.has(name) && ++junk > settings.junkCommandLimit) {
