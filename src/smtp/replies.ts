@@ -21,6 +21,8 @@ export const Replies = {
     reply(555, '5.5.4', `Unsupported option: ${parameter.length > 100 ? `${parameter.slice(0, 100)}...` : parameter}`),
   badParameter: (name: string): Reply => reply(501, '5.5.4', `Bad ${name} parameter syntax`),
   tooManyErrors: (hostname: string): Reply => reply(421, '4.7.0', `${hostname} Error: too many errors`),
+  clientNotListed: (client: string): Reply =>
+    reply(554, '5.7.1', `Error: client host [${client}] rejected: not in the networks of any relay client`),
   tooManyConnections: reply(421, '4.7.0', 'Error: too many connections; try again later'),
   tooManyConnectionsFrom: (client: string): Reply => reply(421, '4.7.0', `Error: too many connections from ${client}`),
   clientBlocked: (client: string): Reply => reply(421, '4.7.0', `Error: too many failed logins from ${client}; try again later`),

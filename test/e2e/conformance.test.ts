@@ -51,7 +51,9 @@ describe('SMTP conformance at submission', { timeout: 60_000 }, () => {
   };
 
   const bodyOf = (queueId: string): string =>
-    withSpool(daemon, (db) => (db.prepare('SELECT data FROM bodies WHERE message_id = ?').pluck().get(queueId) as Buffer).toString('latin1'));
+    withSpool(daemon, (db) =>
+      (db.prepare('SELECT data FROM bodies WHERE message_id = ?').pluck().get(queueId) as Buffer).toString('latin1'),
+    );
 
   test('parameters of extensions not advertised get 555 5.5.4, on MAIL and on RCPT; advertised ones are accepted', async () => {
     const replies = await session([
@@ -97,7 +99,11 @@ describe('SMTP conformance at submission', { timeout: 60_000 }, () => {
   });
 
   test('a null-sender message counts against the user quota like any other', async () => {
-    const steps: Step[] = [{ mail: '' }, { rcpt: 'quota@remote.test' }, { data: message('MAILER-DAEMON@app.example.com', 'quota@remote.test', 'q') }];
+    const steps: Step[] = [
+      { mail: '' },
+      { rcpt: 'quota@remote.test' },
+      { data: message('MAILER-DAEMON@app.example.com', 'quota@remote.test', 'q') },
+    ];
     const first = await session(steps, { user: QUOTA_USER });
     assert.equal(first.at(-1)?.code, 250);
     const second = await session(steps, { user: QUOTA_USER });
@@ -115,7 +121,11 @@ describe('SMTP conformance at submission', { timeout: 60_000 }, () => {
     ];
     for (const [ehlo, shown] of cases) {
       const replies = await session(
-        [{ mail: 'alerts@example.com' }, { rcpt: 'ehlo@remote.test' }, { data: message('alerts@example.com', 'ehlo@remote.test', 'odd EHLO') }],
+        [
+          { mail: 'alerts@example.com' },
+          { rcpt: 'ehlo@remote.test' },
+          { data: message('alerts@example.com', 'ehlo@remote.test', 'odd EHLO') },
+        ],
         { ehlo },
       );
       const id = queueIdOf(replies.at(-1)?.text ?? '');
@@ -132,7 +142,11 @@ describe('SMTP conformance at submission', { timeout: 60_000 }, () => {
 
   test('the 21st error of a session is answered 421 4.7.0 and the session ends; an accepted message starts the count again', async () => {
     const refused = (n: number): Step[] => Array.from({ length: n }, () => ({ mail: 'ceo@bank.test' }));
-    const accepted: Step[] = [{ mail: 'alerts@example.com' }, { rcpt: 'errors@remote.test' }, { data: message('alerts@example.com', 'errors@remote.test', 'e') }];
+    const accepted: Step[] = [
+      { mail: 'alerts@example.com' },
+      { rcpt: 'errors@remote.test' },
+      { data: message('alerts@example.com', 'errors@remote.test', 'e') },
+    ];
     const reset = await session([...refused(19), ...accepted, ...refused(19), { raw: 'NOOP' }]);
     assert.ok(reset.slice(0, 19).every((r) => r.code === 553));
     assert.equal(reset[21]?.code, 250);
