@@ -84,7 +84,9 @@ function checkRelayClients(
       ctx.addIssue({
         code: 'custom',
         path: ['clients', i, 'networks', j],
-        message: `${text} reaches beyond the private, loopback and link-local ranges; clients there could relay without a password (an open relay). Set relay.allowPublicNetworks: true only if every address in it is yours`,
+        message:
+          `${text} reaches beyond the private, loopback and link-local ranges; clients there could relay without a password ` +
+          '(an open relay). Set relay.allowPublicNetworks: true only if every address in it is yours',
       });
     }
   }

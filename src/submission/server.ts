@@ -1,6 +1,7 @@
 // The submission listeners: smtp-server instances for `listen.submission` (port 587, STARTTLS) and
 // `listen.submissions` (port 465, implicit TLS), TLS 1.2 or newer, AUTH PLAIN/LOGIN required before
-// MAIL FROM; and `listen.relay` (plain SMTP, STARTTLS offered, AUTH optional: relay-clients.ts). SubmissionServer applies smarthost's reply rules to every connection:
+// MAIL FROM; and `listen.relay` (plain SMTP, STARTTLS offered, AUTH optional: relay-clients.ts).
+// SubmissionServer applies smarthost's reply rules to every connection:
 //  - a reply whose text already starts with an enhanced status code (our Reply values) is sent as is,
 //    instead of smtp-server adding its own generic code in front;
 //  - AUTH before STARTTLS gets 538 5.7.11 (RFC 4954), and AUTH is not advertised before TLS, as
