@@ -9,6 +9,7 @@ import { replyText } from '../smtp/reply.js';
 import { SubmissionGuards } from './guards.js';
 import { startListener, type BoundListener, type ConnectionHook, type ListenerKind } from './server.js';
 import { guardSession } from './session-guard.js';
+import { messageStream } from './smtp-server-adapter.js';
 import { createHandlers, type SubmissionDeps } from './session.js';
 
 export function serverOptions(config: Config, tls: TlsFiles): SMTPServerOptions {
@@ -36,8 +37,8 @@ export function serverOptions(config: Config, tls: TlsFiles): SMTPServerOptions 
 export async function startSubmission(deps: SubmissionDeps, tls: TlsFiles): Promise<BoundListener[]> {
   const options = serverOptions(deps.config, tls);
   const guarded = { ...deps, guards: new SubmissionGuards(deps.config, deps.clock) };
-  const guard: ConnectionHook = (connection) =>
-    guardSession(connection, guarded.guards.session, (reason) => {
+  const guard: ConnectionHook = (connection, socket) =>
+    guardSession(connection, socket, guarded.guards.session, (reason) => {
       deps.metrics.sessionsEnded.inc({ reason });
       deps.logger.info({ client: connection.remoteAddress, session: connection.id, reason }, `session ended: ${reason.replace('_', ' ')}`);
     });
@@ -92,7 +93,7 @@ export async function stopSubmission(listeners: readonly BoundListener[], graceM
       const told = new WeakSet<object>();
       const sweep = (): void => {
         for (const connection of server.connections) {
-          if (told.has(connection) || (connection as unknown as { _dataStream: unknown })._dataStream) continue;
+          if (told.has(connection) || messageStream(connection)) continue;
           told.add(connection);
           connection.send(Replies.shuttingDown.code, replyText(Replies.shuttingDown));
           connection.close();

@@ -6,34 +6,23 @@
 //  - AUTH before STARTTLS gets 538 5.7.11 (RFC 4954), and AUTH is not advertised before TLS, as
 //    Postfix does with smtpd_tls_auth_only.
 import type net from 'node:net';
-import type tls from 'node:tls';
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import type { SMTPServerOptions } from 'smtp-server';
 import { parseEndpoint } from '../config/schema.js';
 import type { SubmissionGuards } from './guards.js';
 import type { Logger } from '../platform/logger.js';
 import { Replies } from '../smtp/replies.js';
 import { hasEnhancedCode, replyText } from '../smtp/reply.js';
+import { ObservedSMTPServer, type SessionHook, type SMTPConnection } from './smtp-server-adapter.js';
 
 /** Called with every new connection before it starts (the per-session deadlines attach here). */
-export type ConnectionHook = (connection: SMTPConnection) => void;
+export type ConnectionHook = SessionHook;
 
-export class SubmissionServer extends SMTPServer {
-  constructor(
-    options: SMTPServerOptions,
-    private readonly onConnection: ConnectionHook = () => undefined,
-  ) {
-    super(options);
-  }
-
-  override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
-    const connection = new SMTPConnection(this, socket, socketOptions);
-    applyReplyRules(connection);
-    this.onConnection(connection);
-    this.connections.add(connection);
-    connection.on('error', (err: Error) => this._onError(err));
-    connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));
-    connection.init();
+export class SubmissionServer extends ObservedSMTPServer {
+  constructor(options: SMTPServerOptions, onConnection: ConnectionHook = () => undefined) {
+    super(options, (connection, socket) => {
+      applyReplyRules(connection);
+      onConnection(connection, socket);
+    });
   }
 }
 
