@@ -1,6 +1,7 @@
 // The submission listeners: smtp-server instances for `listen.submission` (port 587, STARTTLS) and
 // `listen.submissions` (port 465, implicit TLS), TLS 1.2 or newer, AUTH PLAIN/LOGIN required before
-// MAIL FROM. SubmissionServer applies smarthost's reply rules to every connection:
+// MAIL FROM; and `listen.relay` (plain SMTP, STARTTLS offered, AUTH optional: relay-clients.ts).
+// SubmissionServer applies smarthost's reply rules to every connection:
 //  - a reply whose text already starts with an enhanced status code (our Reply values) is sent as is,
 //    instead of smtp-server adding its own generic code in front;
 //  - AUTH before STARTTLS gets 538 5.7.11 (RFC 4954), and AUTH is not advertised before TLS, as
@@ -9,6 +10,7 @@ import type net from 'node:net';
 import type { SMTPServerOptions } from 'smtp-server';
 import { parseEndpoint } from '../config/schema.js';
 import type { SubmissionGuards } from './guards.js';
+import type { RelayClients } from './relay-clients.js';
 import type { Logger } from '../platform/logger.js';
 import { Replies } from '../smtp/replies.js';
 import { hasEnhancedCode, replyText } from '../smtp/reply.js';
@@ -42,7 +44,8 @@ function applyReplyRules(connection: SMTPConnection): void {
   };
 }
 
-export type ListenerKind = 'submission' | 'submissions';
+/** 587 (STARTTLS, AUTH), 465 (implicit TLS, AUTH), relay (relay clients by address, AUTH optional). */
+export type ListenerKind = 'submission' | 'submissions' | 'relay';
 
 export interface BoundListener {
   readonly kind: ListenerKind;
@@ -51,6 +54,8 @@ export interface BoundListener {
   readonly server: SubmissionServer;
   /** The abuse guards shared by every listener (set by startSubmission). */
   readonly guards?: SubmissionGuards;
+  /** The relay client table, on relay listeners (replaced on reload). */
+  readonly relayClients?: RelayClients;
 }
 
 export async function startListener(
