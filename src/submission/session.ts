@@ -22,7 +22,6 @@ import type { Metrics } from '../platform/metrics.js';
 import { canonicalAddress, lowerDomain, parseAddress } from '../smtp/address.js';
 import { SmtpError } from '../smtp/errors.js';
 import { parseHeaderFields, splitMessage } from '../smtp/headers.js';
-import { toCrlf } from '../smtp/line-endings.js';
 import { Replies } from '../smtp/replies.js';
 import { replyText } from '../smtp/reply.js';
 import type { Enqueuer } from '../spool/enqueue.js';
@@ -170,7 +169,7 @@ async function acceptData(
   if (raw === null) throw new SmtpError('SMARTHOST_E_TOO_BIG', Replies.messageTooBig);
   if (!user || !mailFrom) throw new SmtpError('SMARTHOST_E_AUTH_REQUIRED', Replies.authRequired);
 
-  const { header, body } = splitMessage(toCrlf(raw));
+  const { header, body } = splitMessage(Buffer.concat(raw.chunks, raw.length));
   const fields = parseHeaderFields(header);
   const from = checkHeaderFrom(fields, user.allowed);
   if (!from.ok) throw new SmtpError('SMARTHOST_E_HEADER_FROM', Replies.headerFromNotOwned(from.reason));
