@@ -1,7 +1,7 @@
 // `smarthost queue bounce`: give up on a message's waiting recipients (queued, deferred, held) now,
-// as if each had failed for good, and tell the sender. One DSN covers them all (none for a null-sender
-// message, as always); it is committed first, then the recipients are recorded bounced through the
-// delivery store like any final outcome (an `attempts` row each; the message is finished and its body
+// as if each had failed for good, and tell the sender. One DSN covers them all (for a null-sender
+// message: to the postmaster, when one is configured, as for any failure); it is committed first,
+// then the recipients are recorded bounced through the delivery store like any final outcome (an `attempts` row each; the message is finished and its body
 // handled as spool.keepDelivered says), so a crash in between can repeat the DSN but never lose it.
 // With the outcome go its lines for the daemon's log (src/spool/admin-log.ts): the admin action with
 // the Unix user who ran it, then the same lines as any bounce: one per recipient (status bounced),
@@ -59,10 +59,12 @@ export async function bounceNow(deps: AdministrativeBounceDeps, id: string, opti
     at: now,
   }));
   const originalHeader = message.body ? Buffer.from(splitMessage(message.body).header) : Buffer.alloc(0);
+  const notified = failed.filter((f) => deps.bouncer.noticeTo(message.sender, f.address) !== null);
   const dsn =
-    message.sender === ''
+    notified.length === 0
       ? null
-      : await deps.bouncer.bounce({ queueId: id, sender: message.sender, arrivedAt: message.createdAt, originalHeader }, failed);
+      : await deps.bouncer.bounce({ queueId: id, sender: message.sender, arrivedAt: message.createdAt, originalHeader }, notified);
+  const noticeTo = notified[0] ? deps.bouncer.noticeTo(message.sender, notified[0].address) : null;
   const results = waiting.map((r) => bouncedResult(id, r.address, now));
   const log = new AdminLog(deps.db);
   deps.db.transaction(() => {
@@ -72,7 +74,7 @@ export async function bounceNow(deps: AdministrativeBounceDeps, id: string, opti
         message,
         results,
         waiting.map((r) => r.attempts + 1),
-        dsn,
+        { id: dsn, to: noticeTo, rcpts: notified.length },
         options.actor,
         now,
       ),
@@ -82,14 +84,22 @@ export async function bounceNow(deps: AdministrativeBounceDeps, id: string, opti
   return { found: true, sender: message.sender, bounced: addresses, dsn };
 }
 
+interface Notice {
+  readonly id: string | null;
+  readonly to: string | null;
+  readonly rcpts: number;
+}
+
 function logLines(
   message: ShownMessage,
   results: readonly RecipientResult[],
   attempts: readonly number[],
-  dsn: string | null,
+  notice: Notice,
   actor: Actor,
   now: number,
 ): AdminLogLine[] {
+  const dsn = notice.id;
+  const who = message.sender === '' ? 'postmaster' : 'sender';
   const recipients = results.map((r) => r.address);
   const source = { id: message.id, sender: message.sender, createdAt: message.createdAt };
   const admin = { queueId: message.id, from: message.sender, rcpts: recipients.length, recipients, dsn, ...actorFields(actor) };
@@ -101,8 +111,8 @@ function logLines(
       : [
           {
             at: now,
-            msg: 'sender non-delivery notification',
-            fields: { queueId: message.id, dsn, to: message.sender, rcpts: results.length },
+            msg: `${who} non-delivery notification`,
+            fields: { queueId: message.id, dsn, to: notice.to, rcpts: notice.rcpts },
           },
         ]),
   ];

@@ -31,7 +31,13 @@ export async function bounceMessages(args: readonly string[], options: ChangeOpt
       throw err;
     }
     const bouncer = new Bouncer(
-      { enqueuer: new Enqueuer(db), ids: new QueueIdGenerator(), clock: systemClock, hostname: config.hostname },
+      {
+        enqueuer: new Enqueuer(db),
+        ids: new QueueIdGenerator(),
+        clock: systemClock,
+        hostname: config.hostname,
+        postmaster: config.postmaster,
+      },
       signer.signIfKeyExists,
     );
     const store = new DeliveryStore(db, { leaseMs: DELIVERY_LEASE_MS, keepDeliveredMs: config.spool.keepDelivered * 1000 });

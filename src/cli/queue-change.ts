@@ -150,7 +150,7 @@ function doneText(action: Action, m: Changed, options: ChangeOptions): string {
       return n > 0 ? `${count} released, due now` : 'nothing to release (no held recipient)';
     case 'bounce': {
       if (n === 0) return 'nothing to bounce (no queued, deferred or held recipient)';
-      const dsn = m.dsn ? `; delivery status notification ${m.dsn} queued` : ' (null sender: no notification)';
+      const dsn = m.dsn ? `; delivery status notification ${m.dsn} queued` : ' (null sender and no postmaster: no notification)';
       return `${count} bounced${dsn}`;
     }
     case 'retry': {
