@@ -1,8 +1,9 @@
 // `smarthost queue bounce`: give up on a message's waiting recipients (queued, deferred, held) now,
 // as if each had failed for good, and tell the sender. One DSN covers them all (for a null-sender
 // message: to the postmaster, when one is configured, as for any failure); it is committed first,
-// then the recipients are recorded bounced through the delivery store like any final outcome (an `attempts` row each; the message is finished and its body
-// handled as spool.keepDelivered says), so a crash in between can repeat the DSN but never lose it.
+// then the recipients are recorded bounced through the delivery store like any final outcome (an
+// `attempts` row each; the message is finished and its body handled as spool.keepDelivered says),
+// so a crash in between can repeat the DSN but never lose it.
 // With the outcome go its lines for the daemon's log (src/spool/admin-log.ts): the admin action with
 // the Unix user who ran it, then the same lines as any bounce: one per recipient (status bounced),
 // the DSN's, and "removed" once the message is finished. With a domain, only the recipients in that

@@ -61,7 +61,8 @@ export class QueueAdmin {
     this.statements = {
       sender: db.prepare('SELECT sender FROM messages WHERE id = ?').pluck(),
       retry: db.prepare(
-        `UPDATE recipients SET next_attempt_at = @now, updated_at = @now WHERE ${where} AND +state IN ('queued', 'deferred') RETURNING address`,
+        `UPDATE recipients SET next_attempt_at = @now, updated_at = @now
+          WHERE ${where} AND +state IN ('queued', 'deferred') RETURNING address`,
       ),
       held: db.prepare(`SELECT address FROM recipients WHERE ${where} AND +state = 'held'`).pluck(),
       hold: db.prepare(
