@@ -1,11 +1,12 @@
 // `smarthost status`: the daemon (running or not, pid, version, uptime, bound listeners and metrics
 // endpoint, from the `daemon` row it keeps in the spool), recipients by state, the age of the oldest
-// waiting message, and the attempt outcomes of the last hour. Exit status 0 when the daemon runs,
+// waiting message, the attempt outcomes of the last hour, and the MTA-STS policies cached. Exit status 0 when the daemon runs,
 // 1 when it does not (the numbers are printed either way). `smarthost healthcheck`: the daemon's
 // /healthz as a command, for container HEALTHCHECKs.
 import type { Command } from 'commander';
 import { VERSION } from '../platform/version.js';
 import { readDaemonInfo, type DaemonInfo } from '../spool/daemon-state.js';
+import { MtaStsStore, type CachedStsPolicy } from '../spool/mta-sts-store.js';
 import { QueueStats, type StateCounts } from '../spool/queue-stats.js';
 import { CliError, EXIT, run, spoolFrom, withConfig, type ConfigOption } from './common.js';
 import { formatAge, isoTime, printJson } from './format.js';
@@ -19,6 +20,7 @@ interface Status {
   readonly recipients: StateCounts;
   readonly oldestWaitingAt: number | null;
   readonly lastHour: { readonly delivered: number; readonly deferred: number; readonly bounced: number };
+  readonly mtaSts: readonly CachedStsPolicy[];
 }
 
 export function registerStatusCommand(program: Command): void {
@@ -88,6 +90,7 @@ function readStatus(options: ConfigOption): Status {
         deferred: outcomes['deferred'] ?? 0,
         bounced: (outcomes['bounced'] ?? 0) + (outcomes['expired'] ?? 0),
       },
+      mtaSts: new MtaStsStore(db).list(Date.now()),
     };
   } finally {
     db.close();
@@ -114,7 +117,8 @@ function toJson(s: Status, now: number): unknown {
     metrics: s.daemon.metrics,
   };
   const oldestWaitingAge = s.oldestWaitingAt === null ? null : Math.floor((now - s.oldestWaitingAt) / 1000);
-  return { version: s.version, daemon, recipients: s.recipients, oldestWaitingAge, lastHour: s.lastHour };
+  const mtaSts = s.mtaSts.map((p) => ({ ...p, fetchedAt: isoTime(p.fetchedAt), expiresAt: isoTime(p.expiresAt) }));
+  return { version: s.version, daemon, recipients: s.recipients, oldestWaitingAge, lastHour: s.lastHour, mtaSts };
 }
 
 function describe(s: Status, now: number): string {
@@ -132,5 +136,7 @@ function describe(s: Status, now: number): string {
   lines.push(`oldest waiting message: ${s.oldestWaitingAt === null ? 'none' : formatAge(now - s.oldestWaitingAt)}`);
   const h = s.lastHour;
   lines.push(`last hour: ${h.delivered} delivered, ${h.bounced} bounced, ${h.deferred} deferred attempts`);
+  const modes = ['enforce', 'testing', 'none'].map((mode) => `${s.mtaSts.filter((p) => p.mode === mode).length} ${mode}`);
+  lines.push(`MTA-STS policies cached: ${s.mtaSts.length === 0 ? 'none' : `${s.mtaSts.length} (${modes.join(', ')})`}`);
   return `${lines.join('\n')}\n`;
 }

@@ -52,6 +52,11 @@ export function parseConfig(text: string, file: string): Config {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_union') {
+    // "a string or an object": report what is wrong with the form that was written
+    const written = issue.errors.find((branch) => !branch.every((i) => i.code === 'invalid_type' && i.path.length === 0));
+    if (written) return written.map((i) => describeIssue({ ...i, path: [...issue.path, ...i.path] })).join('; ');
+  }
   const where = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
   if (issue.code === 'unrecognized_keys') {
     const prefix = issue.path.length > 0 ? `${where}.` : '';

@@ -11,6 +11,11 @@
 // daemon     one row while a daemon runs on this spool: its pid, version, bound listeners and metrics
 //            address (for `smarthost status`), and the time of its last spool write probe (/healthz).
 // admin_log  lines the queue commands leave for the daemon's log (admin-log.ts); deleted once logged.
+// mta_sts_policies  the MTA-STS policy cache (mta-sts-store.ts): one row per recipient domain whose
+//            policy was fetched, kept until it expires (its max_age after the fetch).
+// tls_sessions  outbound TLS session counts per UTC day, recipient domain, policy type, MX host and
+//            result ("success" or an RFC 8460 result type): what a TLS report (TLSRPT) would need.
+// attempts.tls_policy  the TLS policy an attempt was made under ("mta-sts enforce", "route verify" …).
 // All times are milliseconds since the epoch.
 
 export const migrations: readonly string[] = [
@@ -92,5 +97,29 @@ export const migrations: readonly string[] = [
     msg    TEXT NOT NULL,
     fields TEXT NOT NULL
   ) STRICT;
+  `,
+  `
+  CREATE TABLE mta_sts_policies (
+    domain     TEXT PRIMARY KEY,
+    policy_id  TEXT NOT NULL,
+    mode       TEXT NOT NULL CHECK (mode IN ('enforce', 'testing', 'none')),
+    mx         TEXT NOT NULL,
+    max_age    INTEGER NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX mta_sts_expiry ON mta_sts_policies (expires_at);
+
+  CREATE TABLE tls_sessions (
+    day      TEXT NOT NULL,
+    domain   TEXT NOT NULL,
+    policy   TEXT NOT NULL,
+    mx_host  TEXT NOT NULL,
+    result   TEXT NOT NULL,
+    sessions INTEGER NOT NULL,
+    PRIMARY KEY (day, domain, policy, mx_host, result)
+  ) STRICT;
+
+  ALTER TABLE attempts ADD COLUMN tls_policy TEXT;
   `,
 ];
