@@ -3,7 +3,7 @@
 // new message within a second and delivers it. Warnings go to stderr.
 import { pino } from 'pino';
 import { bounceNow } from '../bounce/administrative.js';
-import { Bouncer } from '../bounce/bouncer.js';
+import { Bouncer, bouncerSettings } from '../bounce/bouncer.js';
 import { DkimKeyError } from '../dkim/key-file.js';
 import { DkimSigner } from '../dkim/signer.js';
 import { systemClock } from '../platform/clock.js';
@@ -31,8 +31,7 @@ export async function bounceWithDsn(options: ConfigOption, id: string): Promise<
         enqueuer: new Enqueuer(db),
         ids: new QueueIdGenerator(),
         clock: systemClock,
-        hostname: config.hostname,
-        postmaster: config.postmaster,
+        ...bouncerSettings(config),
       },
       signer.signIfKeyExists,
     );
