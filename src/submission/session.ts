@@ -1,5 +1,6 @@
 // The submission transaction, as smtp-server handlers: admission (admission.ts), AUTH
-// (authenticate.ts), MAIL FROM (the user's allowed senders), RCPT TO (syntax only: every
+// (authenticate.ts), MAIL FROM (the allowed senders of the user, or of the relay client or local user
+// a session without AUTH was assigned when it connected: assignSender), RCPT TO (syntax only: every
 // authenticated user may relay to any domain given by name, not by IP address), the user's hourly
 // quota at both, and DATA: read within the size limit, normalise line endings, check header From:,
 // take the quota, add trace headers, sign, spool, and only then reply 250 with the queue ID.
@@ -51,10 +52,21 @@ export type GuardedDeps = SubmissionDeps & { readonly guards: SubmissionGuards }
 type Handlers = Required<Pick<SMTPServerOptions, 'onConnect' | 'onClose' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData'>>;
 type Done = (err?: Error | null) => void;
 
-/** The authenticated user of a session; smtp-server types it as any, so check it here. */
+/** Who sessions that send without AUTH send as (a relay client, a local user), set when they connect. */
+const assignedSenders = new WeakMap<SMTPServerSession, User>();
+
+/** Let a session that has not authenticated send as `sender` (its allowed senders and quota). */
+export function assignSender(session: SMTPServerSession, sender: User): void {
+  assignedSenders.set(session, sender);
+}
+
+/**
+ * Who the session sends as: the authenticated user (smtp-server types it as any, so check it
+ * here), else the sender assigned when it connected, else null.
+ */
 export function sessionUser(session: SMTPServerSession): User | null {
   const user: unknown = session.user;
-  if (typeof user !== 'object' || user === null) return null;
+  if (typeof user !== 'object' || user === null) return assignedSenders.get(session) ?? null;
   const { name, allowed } = user as Partial<User>;
   return typeof name === 'string' && Array.isArray(allowed) ? { name, allowed } : null;
 }
@@ -182,7 +194,7 @@ async function spool(deps: GuardedDeps, session: SMTPServerSession, t: Accepted)
     helo: session.hostNameAppearsAs,
     clientAddress: session.remoteAddress,
     tls,
-    user: t.user.name,
+    user: session.user ? t.user.name : null,
     sender: t.sender,
     recipients: t.recipients,
     date: new Date(now),
