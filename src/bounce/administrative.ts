@@ -1,6 +1,6 @@
 // `smarthost queue bounce ID`: give up on a message's waiting recipients (queued, deferred, held) now,
-// as if each had failed for good, and tell the sender. One DSN covers them all (none for a null-sender
-// message, as always); it is committed first, then the recipients are recorded bounced through the
+// as if each had failed for good, and tell the sender. One DSN covers them all (for a null-sender
+// message: to the postmaster, when one is configured, as for any failure); it is committed first, then the recipients are recorded bounced through the
 // delivery store like any final outcome (an `attempts` row each; the message is finished and its body
 // handled as spool.keepDelivered says), so a crash in between can repeat the DSN but never lose it.
 import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
@@ -43,10 +43,11 @@ export async function bounceNow(deps: AdministrativeBounceDeps, id: string): Pro
     at: now,
   }));
   const originalHeader = message.body ? Buffer.from(splitMessage(message.body).header) : Buffer.alloc(0);
+  const notified = failed.filter((f) => deps.bouncer.noticeTo(message.sender, f.address) !== null);
   const dsn =
-    message.sender === ''
+    notified.length === 0
       ? null
-      : await deps.bouncer.bounce({ queueId: id, sender: message.sender, arrivedAt: message.createdAt, originalHeader }, failed);
+      : await deps.bouncer.bounce({ queueId: id, sender: message.sender, arrivedAt: message.createdAt, originalHeader }, notified);
   deps.store.record(addresses.map((address) => bouncedResult(id, address, now)));
   return { found: true, bounced: addresses, dsn };
 }

@@ -27,7 +27,13 @@ export async function bounceWithDsn(options: ConfigOption, id: string): Promise<
       throw err;
     }
     const bouncer = new Bouncer(
-      { enqueuer: new Enqueuer(db), ids: new QueueIdGenerator(), clock: systemClock, hostname: config.hostname },
+      {
+        enqueuer: new Enqueuer(db),
+        ids: new QueueIdGenerator(),
+        clock: systemClock,
+        hostname: config.hostname,
+        postmaster: config.postmaster,
+      },
       signer.signIfKeyExists,
     );
     const store = new DeliveryStore(db, { leaseMs: DELIVERY_LEASE_MS, keepDeliveredMs: config.spool.keepDelivered * 1000 });
@@ -35,7 +41,7 @@ export async function bounceWithDsn(options: ConfigOption, id: string): Promise<
     if (!result.found) throw new CliError(`no such message: ${id}`);
     if (result.bounced.length === 0) process.stdout.write(`${id}: nothing to bounce (no queued, deferred or held recipient)\n`);
     else {
-      const dsn = result.dsn ? `; delivery status notification ${result.dsn} queued` : ' (null sender: no notification)';
+      const dsn = result.dsn ? `; delivery status notification ${result.dsn} queued` : ' (null sender and no postmaster: no notification)';
       process.stdout.write(`${id}: ${plural(result.bounced.length, 'recipient')} bounced${dsn}\n`);
     }
   } finally {

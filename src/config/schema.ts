@@ -121,6 +121,7 @@ const limits = z.strictObject({
   dataTimeout: z.number().int().positive().default(300),
   minDataRate: z.number().int().nonnegative().default(500),
   junkCommandLimit: z.number().int().positive().default(100),
+  maxErrors: z.number().int().positive().default(20),
   perUser: hourlyQuota.prefault({}),
   users: z.record(z.string(), userQuota).default({}),
 });
@@ -250,6 +251,10 @@ const configFields = z.strictObject({
   metrics: metrics.prefault({}),
   log: log.prefault({}),
   initialUser: initialUser.optional(),
+  postmaster: z
+    .string()
+    .regex(/^[^@\s<>]+@[^@\s<>]+$/, 'must be an address (postmaster@example.com)')
+    .optional(),
 });
 
 export const configSchema = configFields.superRefine(checkListeners);

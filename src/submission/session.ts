@@ -19,19 +19,19 @@ import type { MessageSigner } from '../dkim/types.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
-import { canonicalAddress, parseAddress } from '../smtp/address.js';
+import { canonicalAddress, lowerDomain, parseAddress } from '../smtp/address.js';
 import { SmtpError } from '../smtp/errors.js';
 import { parseHeaderFields, splitMessage } from '../smtp/headers.js';
-import { toCrlf } from '../smtp/line-endings.js';
 import { Replies } from '../smtp/replies.js';
 import { replyText } from '../smtp/reply.js';
 import type { Enqueuer } from '../spool/enqueue.js';
 import type { QueueIdGenerator } from '../spool/queue-id.js';
 import { admitSession, releaseSession } from './admission.js';
 import { authenticate } from './authenticate.js';
-import { addSubmissionHeaders, type ParsedMessage } from './compose.js';
+import { addSubmissionHeaders, escapedHeloName, type ParsedMessage } from './compose.js';
 import type { SubmissionGuards } from './guards.js';
 import { checkHeaderFrom } from './header-from.js';
+import { checkMailParameters, checkRcptParameters } from './parameters.js';
 import { readData } from './read-data.js';
 import { isSenderAllowed } from './sender-policy.js';
 import type { QuotaVerdict } from './user-quota.js';
@@ -116,20 +116,37 @@ const AUTH_FAILURE_REASONS: Partial<Record<string, string>> = {
 function mailFrom(deps: GuardedDeps, address: SMTPServerAddress, session: SMTPServerSession, callback: Done): void {
   const user = sessionUser(session);
   if (!user) return callback(new SmtpError('SMARTHOST_E_AUTH_REQUIRED', Replies.authRequired));
-  if (address.address === '') return callback(new SmtpError('SMARTHOST_E_SENDER_NOT_OWNED', Replies.nullSenderRefused(user.name)));
-  if (!isSenderAllowed(user.allowed, address.address)) {
+  const parameters = checkMailParameters(address);
+  if (parameters) return callback(parameters);
+  if (address.address !== '' && !isSenderAllowed(user.allowed, address.address)) {
     return callback(new SmtpError('SMARTHOST_E_SENDER_NOT_OWNED', Replies.senderNotOwned(address.address, user.name)));
   }
   callback(quotaError(deps.guards.quotas.check(user.name, 0), user.name));
 }
 
 function rcptTo(deps: GuardedDeps, address: SMTPServerAddress, session: SMTPServerSession, callback: Done): void {
-  const parsed = parseAddress(address.address);
+  const parameters = checkRcptParameters(address);
+  if (parameters) return callback(parameters);
+  const parsed = parseAddress(recipientAddress(deps.config, address.address));
   if (!parsed || isIP(parsed.domain) !== 0) {
     return callback(new SmtpError('SMARTHOST_E_SYNTAX', Replies.badRecipient));
   }
   const user = sessionUser(session);
   callback(user && quotaError(deps.guards.quotas.check(user.name, session.envelope.rcptTo.length + 1), user.name));
+}
+
+/**
+ * Where a recipient goes: `postmaster` without a domain, or at the relay's own hostname, goes to
+ * the configured `postmaster` address (RFC 5321 §4.5.1); without one it stays as given (and the
+ * domainless form is refused as a bad address).
+ */
+export function recipientAddress(config: Config, address: string): string {
+  if (!config.postmaster) return address;
+  const at = address.lastIndexOf('@');
+  const local = at < 0 ? address : address.slice(0, at);
+  const domain = at < 0 ? null : lowerDomain(address.slice(at + 1));
+  const isPostmaster = local.toLowerCase() === 'postmaster' && (domain === null || domain === lowerDomain(config.hostname));
+  return isPostmaster ? config.postmaster : address;
 }
 
 function quotaError(verdict: QuotaVerdict, user: string): SmtpError | null {
@@ -152,12 +169,15 @@ async function acceptData(
   if (raw === null) throw new SmtpError('SMARTHOST_E_TOO_BIG', Replies.messageTooBig);
   if (!user || !mailFrom) throw new SmtpError('SMARTHOST_E_AUTH_REQUIRED', Replies.authRequired);
 
-  const { header, body } = splitMessage(toCrlf(raw));
+  const { header, body } = splitMessage(Buffer.concat(raw.chunks, raw.length));
   const fields = parseHeaderFields(header);
   const from = checkHeaderFrom(fields, user.allowed);
   if (!from.ok) throw new SmtpError('SMARTHOST_E_HEADER_FROM', Replies.headerFromNotOwned(from.reason));
+  if (from.address === null && mailFrom.address === '') {
+    throw new SmtpError('SMARTHOST_E_HEADER_FROM', Replies.headerFromNotOwned('is required with the null sender'));
+  }
 
-  const recipients = [...new Set(session.envelope.rcptTo.map((r) => canonicalAddress(r.address)))];
+  const recipients = [...new Set(session.envelope.rcptTo.map((r) => canonicalAddress(recipientAddress(deps.config, r.address))))];
   const quota = quotaError(deps.guards.quotas.take(user.name, recipients.length), user.name);
   if (quota) throw quota;
   try {
@@ -219,6 +239,7 @@ async function spool(deps: GuardedDeps, session: SMTPServerSession, t: Accepted)
       rcpts: t.recipients.length,
       size: message.length,
       client: session.remoteAddress,
+      helo: escapedHeloName(session.hostNameAppearsAs),
       tls: tls?.version ?? 'none',
     },
     'accepted',
