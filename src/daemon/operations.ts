@@ -1,6 +1,7 @@
 // What the daemon offers its operator once the pipeline runs: the metrics and health endpoint, the
-// queue gauges, the `daemon` row that `smarthost status` reads, SIGHUP reloads, and the readiness
-// notification to systemd (sent last, when every listener is bound and the spool is open).
+// queue gauges, the `daemon` row that `smarthost status` reads, the queue commands' lines relayed
+// into the log (admin-log.ts), SIGHUP reloads, and the readiness notification to systemd (sent
+// last, when every listener is bound and the spool is open).
 // stop() undoes it all in reverse and is called before the spool closes.
 import type { Config } from '../config/schema.js';
 import type { DkimSigner } from '../dkim/signer.js';
@@ -12,6 +13,7 @@ import type { SpoolDatabase } from '../spool/database.js';
 import { createWriteProbe, recordDaemonStart, recordDaemonStop } from '../spool/daemon-state.js';
 import { QueueStats, WAITING_STATES } from '../spool/queue-stats.js';
 import type { BoundListener } from '../submission/server.js';
+import { startAdminLogRelay } from './admin-log.js';
 import { HealthCheck, startHttp, type BoundHttp } from './http.js';
 import { createReadyNotifier } from './notify.js';
 import { Reloader } from './reload.js';
@@ -49,6 +51,8 @@ export async function startOperations(deps: OperationsDeps): Promise<Operations>
   const metricsAddress = http ? `${http.address.includes(':') ? `[${http.address}]` : http.address}:${http.port}` : null;
   recordDaemonStart(db, { pid: process.pid, version: VERSION, startedAt: clock.now(), listeners: listenerInfo, metrics: metricsAddress });
 
+  const adminLog = startAdminLogRelay(db, logger);
+
   const reloader = new Reloader(config, { configPath: deps.configPath, logger, dkim: deps.dkim, listeners });
   const onHangup = (): void => {
     logger.info({ signal: 'SIGHUP' }, 'reloading the configuration');
@@ -60,6 +64,7 @@ export async function startOperations(deps: OperationsDeps): Promise<Operations>
   return {
     stop: async () => {
       process.off('SIGHUP', onHangup);
+      adminLog.stop();
       await http?.close();
       recordDaemonStop(db, process.pid);
     },

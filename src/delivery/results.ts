@@ -66,19 +66,25 @@ export function tlsText(tls: TlsInfo | null): string {
 }
 
 export function logAttempt(logger: Logger, message: JobMessage, judged: Judged, attempts: number): void {
-  const r = judged.result;
-  logger.info(
-    {
-      queueId: message.id,
-      from: message.sender,
-      to: r.address,
-      relay: r.relay ?? 'none',
-      delay: Math.round((r.at - message.createdAt) / 10) / 100,
-      attempts,
-      tls: r.tls ?? 'none',
-      status: judged.status,
-      reply: r.reply,
-    },
-    `delivery ${judged.status}`,
-  );
+  logger.info(attemptLogFields(message, judged.result, judged.status, attempts), `delivery ${judged.status}`);
+}
+
+/** The fields of a recipient's "delivery STATUS" line (also written for `queue bounce`). */
+export function attemptLogFields(
+  message: Pick<JobMessage, 'id' | 'sender' | 'createdAt'>,
+  r: RecipientResult,
+  status: LogStatus,
+  attempts: number,
+): Record<string, string | number> {
+  return {
+    queueId: message.id,
+    from: message.sender,
+    to: r.address,
+    relay: r.relay ?? 'none',
+    delay: Math.round((r.at - message.createdAt) / 10) / 100,
+    attempts,
+    tls: r.tls ?? 'none',
+    status,
+    reply: r.reply,
+  };
 }

@@ -23,7 +23,7 @@ import { canonicalAddress, lowerDomain, parseAddress } from '../smtp/address.js'
 import { SmtpError } from '../smtp/errors.js';
 import { parseHeaderFields, splitMessage } from '../smtp/headers.js';
 import { Replies } from '../smtp/replies.js';
-import { replyText } from '../smtp/reply.js';
+import { formatReply, replyText } from '../smtp/reply.js';
 import type { Enqueuer } from '../spool/enqueue.js';
 import type { QueueIdGenerator } from '../spool/queue-id.js';
 import { admitSession, releaseSession } from './admission.js';
@@ -94,8 +94,10 @@ export function createHandlers(deps: GuardedDeps, listener: string): Handlers {
           callback(err);
         },
       ),
-    onMailFrom: (address, session, callback) => mailFrom(deps, address, session, counted(callback)),
-    onRcptTo: (address, session, callback) => rcptTo(deps, address, session, counted(callback)),
+    onMailFrom: (address, session, callback) =>
+      mailFrom(deps, address, session, counted(logged(deps, 'sender', address, session, callback))),
+    onRcptTo: (address, session, callback) =>
+      rcptTo(deps, address, session, counted(logged(deps, 'recipient', address, session, callback))),
     onData: (stream, session, callback) =>
       void acceptData(deps, stream, session).then(
         ({ queueId, dataEnd }) => {
@@ -105,6 +107,32 @@ export function createHandlers(deps: GuardedDeps, listener: string): Handlers {
         },
         (err: unknown) => counted(callback)(asSmtpError(deps.logger, err, session)),
       ),
+  };
+}
+
+/**
+ * Log a refused MAIL FROM ("sender refused", with `from`) or RCPT TO ("recipient refused", with `to`)
+ * with its SMARTHOST_E_* code and the reply, as DATA refusals are logged ("message refused").
+ */
+function logged(
+  deps: GuardedDeps,
+  what: 'sender' | 'recipient',
+  address: SMTPServerAddress,
+  session: SMTPServerSession,
+  callback: Done,
+): Done {
+  return (err) => {
+    if (err instanceof SmtpError) {
+      const fields = {
+        code: err.code,
+        reply: formatReply(err.reply),
+        client: session.remoteAddress,
+        user: sessionUser(session)?.name,
+        [what === 'sender' ? 'from' : 'to']: address.address,
+      };
+      deps.logger.warn(fields, `${what} refused`);
+    }
+    callback(err);
   };
 }
 
@@ -251,7 +279,7 @@ function asSmtpError(logger: Logger, err: unknown, session: SMTPServerSession): 
   const smtp = err instanceof SmtpError ? err : new SmtpError('SMARTHOST_E_SPOOL_WRITE', Replies.localError, { cause: err });
   const level = smtp.code === 'SMARTHOST_E_SPOOL_WRITE' || smtp.code === 'SMARTHOST_E_SPOOL_FULL' ? 'error' : 'warn';
   logger[level](
-    { code: smtp.code, reply: smtp.message, client: session.remoteAddress, user: sessionUser(session)?.name, err: smtp.cause },
+    { code: smtp.code, reply: formatReply(smtp.reply), client: session.remoteAddress, user: sessionUser(session)?.name, err: smtp.cause },
     'message refused',
   );
   return smtp;
