@@ -142,12 +142,13 @@ const retry = z.strictObject({
   maxLifetime: seconds.default(432_000),
 });
 
-/** Seconds; Postfix's smtp_connect_timeout, smtp_helo_timeout, smtp_*_timeout and smtp_data_done_timeout. */
+/** Seconds, each bounding its own stage; Postfix's smtp_connect_timeout, smtp_helo_timeout, smtp_*_timeout, smtp_data_done_timeout. */
+const stageTimeout = z.number().int().positive().max(3600);
 const timeouts = z.strictObject({
-  connect: z.number().int().positive().default(30),
-  greeting: z.number().int().positive().default(300),
-  command: z.number().int().positive().default(300),
-  data: z.number().int().positive().default(600),
+  connect: stageTimeout.default(30),
+  greeting: stageTimeout.default(300),
+  command: stageTimeout.default(300),
+  data: stageTimeout.default(600),
 });
 
 const delivery = z.strictObject({
@@ -158,6 +159,11 @@ const delivery = z.strictObject({
   routes: z.record(domainName, endpoint).default({}),
   retry: retry.prefault({}),
   timeouts: timeouts.prefault({}),
+  delayWarning: seconds.default(14_400),
+});
+
+const bounce = z.strictObject({
+  maxReturnSize: z.number().int().nonnegative().default(50_000),
 });
 
 /** A DNS server: an IP address with an optional port ("127.0.0.1:5353", "[::1]:53", "192.0.2.53"). */
@@ -245,6 +251,7 @@ const configFields = z.strictObject({
   limits: limits.prefault({}),
   authFailures: authFailures.prefault({}),
   delivery: delivery.prefault({}),
+  bounce: bounce.prefault({}),
   dns: dns.prefault({}),
   dkim: dkim.prefault({}),
   metrics: metrics.prefault({}),
