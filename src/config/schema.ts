@@ -165,6 +165,11 @@ const delivery = z.strictObject({
   retry: retry.prefault({}),
   timeouts: timeouts.prefault({}),
   tls: deliveryTls.prefault({}),
+  delayWarning: seconds.default(14_400),
+});
+
+const bounce = z.strictObject({
+  maxReturnSize: z.number().int().nonnegative().default(50_000),
 });
 
 /** A DNS server: an IP address with an optional port ("127.0.0.1:5353", "[::1]:53", "192.0.2.53"). */
@@ -252,6 +257,7 @@ const configFields = z.strictObject({
   limits: limits.prefault({}),
   authFailures: authFailures.prefault({}),
   delivery: delivery.prefault({}),
+  bounce: bounce.prefault({}),
   dns: dns.prefault({}),
   dkim: dkim.prefault({}),
   metrics: metrics.prefault({}),
