@@ -60,7 +60,7 @@ export function createDelivery(deps: DeliveryDeps): DeliveryWorker {
   const worker = new DeliveryWorker(
     {
       store,
-      deliver: new SmtpDeliverer(destinations, pool).deliver,
+      deliver: new SmtpDeliverer({ destinations, pool, logger }).deliver,
       bouncer,
       clock: deps.clock,
       logger,

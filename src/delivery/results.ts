@@ -9,7 +9,7 @@ import type { Logger } from '../platform/logger.js';
 import { formatReply } from '../smtp/reply.js';
 import type { RecipientResult } from '../spool/delivery-store.js';
 import { backoffMs, isExpired, type RetrySchedule } from './backoff.js';
-import { relayName } from './failure.js';
+import { relayName } from './reply-policy.js';
 import type { JobMessage, JobRecipient } from './jobs.js';
 import type { Outcome, TlsInfo } from './types.js';
 
