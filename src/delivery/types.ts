@@ -2,6 +2,7 @@
 // request (one message, one recipient domain, one SMTP transaction at most). An attempt knows nothing
 // of scheduling or the spool; the worker turns outcomes into recipient states. Anything thrown, and any
 // recipient left without an outcome, counts as deferred, never as delivered (`settle`).
+import type { EnvelopeDsn } from '../smtp/dsn-parameters.js';
 import { reply, type Reply } from '../smtp/reply.js';
 
 export type OutcomeStatus = 'delivered' | 'deferred' | 'bounced';
@@ -30,6 +31,8 @@ export interface Outcome {
   readonly command?: string;
   readonly relay: Relay | null;
   readonly tls: TlsInfo | null;
+  /** The server offered DSN and was given the recipient's DSN parameters: it reports on it itself. */
+  readonly dsnPassedOn?: boolean;
 }
 
 export interface DeliveryRequest {
@@ -40,6 +43,8 @@ export interface DeliveryRequest {
   readonly recipients: readonly string[];
   /** The message as spooled (CRLF, dot-unstuffed). */
   readonly body: Buffer;
+  /** The client's DSN parameters, passed on to a next hop that offers DSN. */
+  readonly dsn?: EnvelopeDsn;
 }
 
 export type Deliver = (request: DeliveryRequest) => Promise<Outcome[]>;

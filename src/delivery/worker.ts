@@ -22,6 +22,7 @@ import { splitMessage } from '../smtp/headers.js';
 import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
 import type { NewMessage } from '../spool/enqueue.js';
 import { domainOf } from '../smtp/address.js';
+import { NO_MESSAGE_DSN, NO_RECIPIENT_DSN, wantsNotice, type EnvelopeDsn, type RecipientDsn } from '../smtp/dsn-parameters.js';
 import type { RetrySchedule } from './backoff.js';
 import { DispatchQueue } from './dispatch-queue.js';
 import { jobsFor, keyOf, type Job } from './jobs.js';
@@ -103,8 +104,13 @@ export class DeliveryWorker {
         continue;
       }
       const keepBody = this.queue.waitingBytes + m.body.length <= READY_BYTES;
-      const message = { id: m.id, sender: m.sender, createdAt: m.createdAt, ...(keepBody ? { body: m.body } : {}) };
-      const recipients = m.recipients.map((address) => ({ address, domain: domainOf(address), attempts: 0 }));
+      const message = { id: m.id, sender: m.sender, createdAt: m.createdAt, dsn: m.dsn?.message, ...(keepBody ? { body: m.body } : {}) };
+      const recipients = m.recipients.map((address) => ({
+        address,
+        domain: domainOf(address),
+        attempts: 0,
+        dsn: m.dsn?.recipients.get(address),
+      }));
       this.enqueueJobs(jobsFor(message, recipients));
     }
     this.schedulePump();
@@ -192,7 +198,10 @@ export class DeliveryWorker {
     }
     for (const list of byMessage.values()) {
       const first = list[0];
-      if (first) this.enqueueJobs(jobsFor({ id: first.messageId, sender: first.sender, createdAt: first.createdAt }, list));
+      if (first) {
+        const message = { id: first.messageId, sender: first.sender, createdAt: first.createdAt, dsn: first.messageDsn };
+        this.enqueueJobs(jobsFor(message, list));
+      }
     }
     this.dueAt = rows.length >= limit ? now : this.deps.store.nextDue();
   }
@@ -223,7 +232,7 @@ export class DeliveryWorker {
   private async attempt(job: Job): Promise<Outcome[]> {
     const { message } = job;
     const recipients = job.recipients.map((r) => r.address);
-    const request = { queueId: message.id, sender: message.sender, domain: job.domain, recipients };
+    const request = { queueId: message.id, sender: message.sender, domain: job.domain, recipients, dsn: dsnOf(job) };
     let body: Buffer | null;
     try {
       body = message.body ?? this.deps.store.loadBody(message.id);
@@ -236,9 +245,10 @@ export class DeliveryWorker {
       return outcomeForAll(request, { status: 'deferred', reply: missing, remote: false, relay: null, tls: null });
     }
     const outcomes = await settle(this.deps.deliver, { ...request, body });
-    if (!job.round.originalHeader && outcomes.some((o) => o.status !== 'delivered')) {
-      job.round.originalHeader = Buffer.from(splitMessage(body).header);
-    }
+    const undelivered = outcomes.some((o) => o.status !== 'delivered');
+    const reportable = undelivered || job.recipients.some((r) => r.dsn && wantsNotice(r.dsn, 'SUCCESS'));
+    if (!job.round.originalHeader && reportable) job.round.originalHeader = Buffer.from(splitMessage(body).header);
+    if (undelivered && message.dsn?.ret === 'FULL') job.round.original = body;
     return outcomes;
   }
 
@@ -265,4 +275,12 @@ export class DeliveryWorker {
     this.timer = null;
     this.watcher = null;
   }
+}
+
+/** The DSN parameters of a job's message and recipients, when the client gave any. */
+function dsnOf(job: Job): EnvelopeDsn | undefined {
+  const given = job.recipients.filter((r) => r.dsn !== undefined && r.dsn !== NO_RECIPIENT_DSN);
+  const message = job.message.dsn ?? NO_MESSAGE_DSN;
+  if (given.length === 0 && message === NO_MESSAGE_DSN) return undefined;
+  return { message, recipients: new Map(given.map((r) => [r.address, r.dsn as RecipientDsn])) };
 }
