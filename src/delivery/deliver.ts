@@ -19,10 +19,13 @@
 // are logged and counted (smarthost_delivery_tls_fallbacks_total).
 // Envelope (envelopeOf, the one place it is built): BODY=8BITMIME when the message has 8-bit bytes
 // and the server offers it, SIZE when offered; non-ASCII addresses need the server's SMTPUTF8, else
-// those recipients bounce with 5.6.7 (RFC 6531). No scheduling and no spool here: this could run in
+// those recipients bounce with 5.6.7 (RFC 6531); the client's DSN parameters (RET, ENVID, NOTIFY,
+// ORCPT) when the server offers DSN, and then its delivered outcomes say so (dsnPassedOn: the
+// server reports on them itself). No scheduling and no spool here: this could run in
 // a worker thread.
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
+import { mailParameters, rcptParameters } from '../smtp/dsn-parameters.js';
 import { has8bit, isNonAscii } from '../smtp/eight-bit.js';
 import { formatReply, reply } from '../smtp/reply.js';
 import type { ConnectionPool } from './connection-pool.js';
@@ -37,7 +40,14 @@ export const MX_SESSION_LIMIT = 2;
 /** What one server made of the recipients it was given. */
 type Tried =
   | { readonly session: false; readonly said: Said; readonly relay: Relay }
-  | { readonly session: true; readonly verdicts: readonly Verdict[]; readonly relay: Relay; readonly tls: TlsInfo | null };
+  | {
+      readonly session: true;
+      readonly verdicts: readonly Verdict[];
+      readonly relay: Relay;
+      readonly tls: TlsInfo | null;
+      /** The server offered DSN and was given the parameters. */
+      readonly dsn?: boolean;
+    };
 
 interface Last {
   readonly said: Said;
@@ -82,7 +92,7 @@ export class SmtpDeliverer {
         if (verdict.status === 'kept') {
           kept.push(recipient);
           last.set(recipient, { said: verdict.said, relay: tried.relay, tls: tried.tls });
-        } else outcomes.set(recipient, { recipient, status: verdict.status, ...fields, tls: tried.tls });
+        } else outcomes.set(recipient, { recipient, status: verdict.status, ...fields, tls: tried.tls, dsnPassedOn: tried.dsn === true });
       });
       const why = last.get(kept[0] as string);
       if (why && i < servers.length - 1 && !final) this.skipped(request, tried.relay, kept.length, why.said);
@@ -128,6 +138,7 @@ export class SmtpDeliverer {
         verdicts: transactionVerdicts(recipients, result, session.relay, final),
         relay: session.relay,
         tls: session.tls,
+        dsn: request.dsn !== undefined && session.supports('DSN'),
       };
     }
     const lost = reply(451, '4.4.2', 'connection lost twice');
@@ -177,5 +188,12 @@ function needsSmtputf8(request: DeliveryRequest, recipients: readonly string[]):
 /** The envelope sent to the next hop: the one place it is built. */
 function envelopeOf(request: DeliveryRequest, recipients: readonly string[], session: SmtpSession): Envelope {
   const smtputf8 = needsSmtputf8(request, recipients) && session.supports('SMTPUTF8');
-  return { from: request.sender, to: recipients, size: request.body.length, use8BitMime: has8bit(request.body), smtputf8 };
+  const envelope = { from: request.sender, to: recipients, size: request.body.length, use8BitMime: has8bit(request.body), smtputf8 };
+  if (!request.dsn || !session.supports('DSN')) return envelope;
+  const rcpt = new Map<string, string>();
+  for (const r of recipients) {
+    const given = request.dsn.recipients.get(r);
+    if (given) rcpt.set(r, rcptParameters(given));
+  }
+  return { ...envelope, dsn: { mail: mailParameters(request.dsn.message), rcpt } };
 }

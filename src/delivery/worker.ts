@@ -23,7 +23,7 @@ import { splitMessage } from '../smtp/headers.js';
 import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
 import type { NewMessage } from '../spool/enqueue.js';
 import { domainOf } from '../smtp/address.js';
-import { wantsNotice } from '../smtp/dsn-parameters.js';
+import { NO_MESSAGE_DSN, NO_RECIPIENT_DSN, wantsNotice, type EnvelopeDsn, type RecipientDsn } from '../smtp/dsn-parameters.js';
 import type { RetrySchedule } from './backoff.js';
 import { DispatchQueue } from './dispatch-queue.js';
 import { jobsFor, keyOf, type Job } from './jobs.js';
@@ -236,7 +236,7 @@ export class DeliveryWorker {
   private async attempt(job: Job): Promise<Outcome[]> {
     const { message } = job;
     const recipients = job.recipients.map((r) => r.address);
-    const request = { queueId: message.id, sender: message.sender, domain: job.domain, recipients };
+    const request = { queueId: message.id, sender: message.sender, domain: job.domain, recipients, dsn: dsnOf(job) };
     let body: Buffer | null;
     try {
       body = message.body ?? this.deps.store.loadBody(message.id);
@@ -297,4 +297,12 @@ export class DeliveryWorker {
     this.timer = null;
     this.watcher = null;
   }
+}
+
+/** The DSN parameters of a job's message and recipients, when the client gave any. */
+function dsnOf(job: Job): EnvelopeDsn | undefined {
+  const given = job.recipients.filter((r) => r.dsn !== undefined && r.dsn !== NO_RECIPIENT_DSN);
+  const message = job.message.dsn ?? NO_MESSAGE_DSN;
+  if (given.length === 0 && message === NO_MESSAGE_DSN) return undefined;
+  return { message, recipients: new Map(given.map((r) => [r.address, r.dsn as RecipientDsn])) };
 }
