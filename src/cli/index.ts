@@ -6,6 +6,7 @@ import { ConfigError, resolveConfigPath } from '../config/load.js';
 import { EXIT, configFrom, run, withConfig, type ConfigOption } from './common.js';
 import { registerDkimCommands } from './dkim.js';
 import { registerQueueCommands } from './queue.js';
+import { registerSpoolCommands } from './spool.js';
 import { registerStatusCommand } from './status.js';
 import { registerUserCommands } from './user.js';
 
@@ -44,6 +45,7 @@ registerQueueCommands(program);
 registerStatusCommand(program);
 registerUserCommands(program);
 registerDkimCommands(program);
+registerSpoolCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -6,6 +6,8 @@
 // DSN covers them all, and their final state is recorded only once the DSN is committed, so a crash in
 // between repeats the attempt (and perhaps the DSN) rather than losing the DSN. If the DSN cannot be
 // spooled they stay deferred and are tried again after minBackoff. Null-sender messages never bounce.
+// Outcomes the spool does not take (a full disk) are kept and written again every second, never
+// dropped: dropping them would have the recipients delivered a second time once their lease ran out.
 import type { Bouncer } from '../bounce/bouncer.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -19,6 +21,7 @@ import type { Outcome } from './types.js';
 
 const RECORD_BATCH_MS = 10;
 const RECORD_BATCH_MAX = 500;
+const RECORD_RETRY_MS = 1000;
 
 export interface RecorderDeps {
   readonly store: DeliveryStore;
@@ -40,6 +43,7 @@ export class OutcomeRecorder {
   private timer: NodeJS.Timeout | null = null;
   private bouncesInFlight = 0;
   private abandoned = false;
+  private failing = false;
 
   constructor(private readonly deps: RecorderDeps) {}
 
@@ -87,14 +91,31 @@ export class OutcomeRecorder {
       try {
         for (const id of this.deps.store.record(results)) this.deps.logger.info({ queueId: id }, 'removed');
       } catch (err) {
-        this.deps.logger.error(
-          { err, count: results.length },
-          'cannot record delivery outcomes; the recipients are retried when their lease runs out',
-        );
+        return this.keepForRetry(results, err);
       }
+      if (this.failing) this.deps.logger.info({ count: results.length }, 'recorded the delivery outcomes held back');
+      this.failing = false;
       this.deps.recorded(results);
     }
     this.deps.settled();
+  }
+
+  /**
+   * The spool does not take the outcomes (a full disk, a failing one): keep them, their recipients
+   * still leased to this worker so they are not attempted again, and write them again every
+   * RECORD_RETRY_MS until it does. Only a restart meanwhile has them attempted again.
+   */
+  private keepForRetry(results: readonly RecipientResult[], err: unknown): void {
+    if (!this.failing) {
+      this.deps.logger.error(
+        { err, count: results.length },
+        'cannot record delivery outcomes; they are kept and written again every second until the spool takes them',
+      );
+    }
+    this.failing = true;
+    this.pending = [...results, ...this.pending];
+    this.flushScheduled = true;
+    this.timer = setTimeout(() => this.flush(), RECORD_RETRY_MS);
   }
 
   private async bounce(message: JobMessage, round: Round): Promise<void> {
@@ -128,7 +149,7 @@ export class OutcomeRecorder {
   private record(result: RecipientResult): void {
     if (this.abandoned) return;
     this.pending.push(result);
-    if (this.pending.length >= RECORD_BATCH_MAX) return this.flush();
+    if (this.pending.length >= RECORD_BATCH_MAX && !this.failing) return this.flush();
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     this.timer = setTimeout(() => this.flush(), RECORD_BATCH_MS);

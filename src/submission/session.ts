@@ -1,8 +1,9 @@
 // The submission transaction, as smtp-server handlers: admission (admission.ts), AUTH
 // (authenticate.ts), MAIL FROM (the user's allowed senders), RCPT TO (syntax only: every
 // authenticated user may relay to any domain given by name, not by IP address), the user's hourly
-// quota at both, and DATA: read within the size limit, normalise line endings, check header From:,
-// take the quota, add trace headers, sign, spool, and only then reply 250 with the queue ID.
+// quota at both, the spool's free-space reserve at MAIL (with SIZE) and DATA, and DATA: read within
+// the size limit, normalise line endings, check header From:, take the quota, add trace headers,
+// sign, spool, and only then reply 250 with the queue ID.
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type {
@@ -26,6 +27,7 @@ import { Replies } from '../smtp/replies.js';
 import { replyText } from '../smtp/reply.js';
 import type { Enqueuer } from '../spool/enqueue.js';
 import type { QueueIdGenerator } from '../spool/queue-id.js';
+import type { DiskReserve } from '../spool/reserve.js';
 import { admitSession, releaseSession } from './admission.js';
 import { authenticate } from './authenticate.js';
 import { addSubmissionHeaders, type ParsedMessage } from './compose.js';
@@ -44,6 +46,8 @@ export interface SubmissionDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly sign?: MessageSigner;
+  /** The spool's free-space reserve (spool.minFree); none: no check. */
+  readonly reserve?: DiskReserve;
 }
 
 export type GuardedDeps = SubmissionDeps & { readonly guards: SubmissionGuards };
@@ -108,7 +112,14 @@ function mailFrom(deps: GuardedDeps, address: SMTPServerAddress, session: SMTPSe
   if (!isSenderAllowed(user.allowed, address.address)) {
     return callback(new SmtpError('SMARTHOST_E_SENDER_NOT_OWNED', Replies.senderNotOwned(address.address, user.name)));
   }
-  callback(quotaError(deps.guards.quotas.check(user.name, 0), user.name));
+  const size = address.args ? Number(address.args.SIZE ?? 0) : 0;
+  callback(reserveError(deps, size) ?? quotaError(deps.guards.quotas.check(user.name, 0), user.name));
+}
+
+/** Below the spool's free-space reserve new mail waits: 452 4.3.1 (the room left is for delivery). */
+function reserveError(deps: GuardedDeps, bytes: number): SmtpError | null {
+  if (!deps.reserve || deps.reserve.allows(bytes)) return null;
+  return new SmtpError('SMARTHOST_E_SPOOL_FULL', Replies.insufficientStorage);
 }
 
 function rcptTo(deps: GuardedDeps, address: SMTPServerAddress, session: SMTPServerSession, callback: Done): void {
@@ -146,6 +157,8 @@ async function acceptData(
   if (!from.ok) throw new SmtpError('SMARTHOST_E_HEADER_FROM', Replies.headerFromNotOwned(from.reason));
 
   const recipients = [...new Set(session.envelope.rcptTo.map((r) => canonicalAddress(r.address)))];
+  const full = reserveError(deps, raw.length);
+  if (full) throw full;
   const quota = quotaError(deps.guards.quotas.take(user.name, recipients.length), user.name);
   if (quota) throw quota;
   try {
