@@ -9,15 +9,13 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 COPY package.json package-lock.json ./
-# SQLite binding: on Node 22+ smarthost loads better-sqlite3 13 (package "better-sqlite3-napi", see
-# src/spool/sqlite.ts). It is compiled here from its bundled SQLite, and only the compiled addon is
-# kept (not the prebuilt binaries it ships, nor the sources); better-sqlite3 12, for Node 20 only, is
-# not used by this image and loses its sources too.
+# better-sqlite3 is compiled here against this Node's headers (from its bundled SQLite), and only the
+# compiled addon is kept, not the sources.
 RUN npm ci --ignore-scripts --no-audit --no-fund \
- && cd node_modules/better-sqlite3-napi \
+ && cd node_modules/better-sqlite3 \
  && npm run build-release \
  && mv build/Release/better_sqlite3.node /tmp/ \
- && rm -rf build deps src prebuilds ../better-sqlite3/deps ../better-sqlite3/src \
+ && rm -rf build deps src \
  && mkdir -p build/Release \
  && mv /tmp/better_sqlite3.node build/Release/
 COPY tsconfig.json tsconfig.build.json ./

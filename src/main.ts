@@ -13,6 +13,7 @@ import { createDelivery } from './delivery/index.js';
 import { Keyring } from './dkim/keyring.js';
 import { DkimSigner } from './dkim/signer.js';
 import { systemClock } from './platform/clock.js';
+import { commandHint } from './platform/command-hint.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { Metrics } from './platform/metrics.js';
 import { VERSION } from './platform/version.js';
@@ -88,7 +89,7 @@ function openDaemonSpool(config: Config, logger: Logger): DaemonSpool {
 async function startPipeline(config: Config, configPath: string, files: ConfigFiles, spool: DaemonSpool, logger: Logger): Promise<void> {
   const { db } = spool;
   const users = new UserStore(db);
-  await createInitialUser(config, users, logger);
+  await createInitialUser(config, configPath, users, logger);
   const enqueuer = new Enqueuer(db, { leaseMs: DELIVERY_LEASE_MS });
   const ids = new QueueIdGenerator();
   const dkim = new DkimSigner(config.dkim, { clock: systemClock, logger }, new Keyring(files.dkimKeys)); // reload() re-reads keys
@@ -153,7 +154,7 @@ async function startPipeline(config: Config, configPath: string, files: ConfigFi
 }
 
 /** First run: create `initialUser` with a generated password, printed once. */
-async function createInitialUser(config: Config, users: UserStore, logger: Logger): Promise<void> {
+async function createInitialUser(config: Config, configPath: string, users: UserStore, logger: Logger): Promise<void> {
   const wanted = config.initialUser;
   if (!wanted || users.count() > 0) return;
   const password = generatePassword();
@@ -162,6 +163,6 @@ async function createInitialUser(config: Config, users: UserStore, logger: Logge
   process.stderr.write(
     `\nsmarthost: created user "${wanted.name}" (may send as ${wanted.allow.join(', ')})\n` +
       `smarthost: password: ${password}\n` +
-      `smarthost: change it with: smarthost user passwd ${wanted.name}\n\n`,
+      `smarthost: change it with: ${commandHint(`user passwd ${wanted.name}`, configPath)}\n\n`,
   );
 }

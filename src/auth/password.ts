@@ -48,7 +48,21 @@ export function decoyHash(): Promise<string> {
   return decoy;
 }
 
-/** A random password for `user add` without --password-stdin: 24 characters, ~143 bits. */
+const PASSWORD_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const PASSWORD_LENGTH = 24;
+
+/**
+ * A random password for `user add` without --password-stdin: 24 letters and digits, ~143 bits.
+ * Letters and digits only, so that no client or shell takes it for an option (a leading "-") or
+ * needs it quoted. Each character comes from one random byte below 248 (the largest multiple of 62
+ * under 256), so every character of the alphabet is equally likely.
+ */
 export function generatePassword(): string {
-  return randomBytes(18).toString('base64url');
+  let password = '';
+  while (password.length < PASSWORD_LENGTH) {
+    for (const byte of randomBytes(PASSWORD_LENGTH)) {
+      if (byte < 248 && password.length < PASSWORD_LENGTH) password += PASSWORD_ALPHABET[byte % 62];
+    }
+  }
+  return password;
 }

@@ -13,6 +13,7 @@ import { Keyring, type Selection } from '../dkim/keyring.js';
 import { MAX_RSA_BITS, generatePrivateKey, keyFileName, writeKeyFile } from '../dkim/keygen.js';
 import { createResolver } from '../platform/resolver.js';
 import { CliError, EXIT, configFrom, run, withConfig, type ConfigOption } from './common.js';
+import { commandHint as hint } from '../platform/command-hint.js';
 import { printJson } from './format.js';
 
 interface JsonOption extends ConfigOption {
@@ -72,18 +73,19 @@ function keygen(domainArg: string, options: KeygenOptions): void {
   writeNewKey(config, base, pem);
   if (options.json) return printJson({ file, entry: configEntry, record });
   const last = active
-    ? 'restart smarthost: messages from it are then signed with this key.'
-    : `switch to this key as docs/dkim.md (key rotation) describes.\n   It starts inactive because ${domain} already has an active ${options.algorithm} key.`;
+    ? 'reload smarthost (systemctl reload smarthost, or SIGHUP): messages from it are then signed with this key.'
+    : 'switch to this key as docs/dkim.md (key rotation) describes.\n' +
+      `   It starts inactive because ${domain} already has an active ${options.algorithm} key.`;
   process.stdout.write(
     `wrote ${file} (${options.algorithm}${options.algorithm === 'rsa' ? `-${bits}` : ''}, mode 0600)\n\n` +
       `1. Add this entry under dkim.keys in ${path}:\n${indent(stringify([configEntry]))}\n` +
       `2. Publish this DNS TXT record:\n${zoneLine(record)}\n\n` +
-      `3. When \`smarthost dkim check ${domain}\` reports a match, ${last}\n`,
+      `3. When \`${hint(`dkim check ${domain}`, path)}\` reports a match, ${last}\n`,
   );
 }
 
 function list(options: JsonOption): void {
-  const { config } = configFrom(options);
+  const { path, config } = configFrom(options);
   const rows = config.dkim.keys.map((entry, i) => {
     const key = loadDkimKey(entry, `dkim.keys.${i}.privateKey`);
     const domain = normalizeDomain(entry.domain);
@@ -100,6 +102,11 @@ function list(options: JsonOption): void {
       : { ...base, bits: key.bits, record: dkimRecord(key).value, problem: null };
   });
   if (options.json) return printJson({ requireKey: config.dkim.requireKey, keys: rows });
+  if (rows.length === 0) {
+    process.stderr.write(
+      `smarthost: no DKIM keys in ${path} (dkim.keys); create one with: ${hint('dkim keygen DOMAIN --selector SELECTOR', path)}\n`,
+    );
+  }
   for (const r of rows) {
     const fields = [r.domain, r.selector, r.algorithm, r.bits ?? '-', r.active ? 'active' : 'inactive', r.privateKey, r.problem ?? ''];
     process.stdout.write(`${fields.join('\t').trimEnd()}\n`);
@@ -108,9 +115,11 @@ function list(options: JsonOption): void {
 
 function dns(domainArg: string, options: JsonOption): number {
   const domain = domainArgument(domainArg);
-  const { config, selection } = keysFor(domain, options);
+  const { path, config, selection } = keysFor(domain, options);
   const records: TxtRecord[] = [...(selection?.keys.map(dkimRecord) ?? []), spfRecord(domain, config.hostname), dmarcRecord(domain)];
-  const missing = selection ? null : `no DKIM key for ${domain}; create one with: smarthost dkim keygen ${domain} --selector <selector>`;
+  const missing = selection
+    ? null
+    : `no DKIM key for ${domain}; create one with: ${hint(`dkim keygen ${domain} --selector SELECTOR`, path)}`;
   if (options.json) {
     printJson({ domain, signingDomain: selection?.domain ?? null, records });
   } else {
@@ -137,11 +146,11 @@ async function check(domainArg: string, options: JsonOption): Promise<number> {
 }
 
 /** The configuration and every configured key of the domain that signs for `domain`. */
-function keysFor(domain: string, options: ConfigOption): { config: Config; selection: Selection | null } {
+function keysFor(domain: string, options: ConfigOption): { path: string; config: Config; selection: Selection | null } {
   const { path, config } = configFrom(options);
   const { keys, problems } = loadDkimKeys(config.dkim.keys);
   if (problems.length > 0) throw new ConfigError(path, problems);
-  return { config, selection: new Keyring(keys).configuredKeys(domain) };
+  return { path, config, selection: new Keyring(keys).configuredKeys(domain) };
 }
 
 function hasActiveKey(config: Config, domain: string, algorithm: DkimAlgorithm): boolean {

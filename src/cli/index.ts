@@ -3,6 +3,8 @@
 import { Command, CommanderError } from 'commander';
 import { checkConfigFiles } from '../config/files.js';
 import { ConfigError, resolveConfigPath } from '../config/load.js';
+import { VERSION } from '../platform/version.js';
+import { runtimeProblem } from '../spool/sqlite.js';
 import { EXIT, configFrom, run, withConfig, type ConfigOption } from './common.js';
 import { registerDkimCommands } from './dkim.js';
 import { registerQueueCommands } from './queue.js';
@@ -12,6 +14,7 @@ import { registerUserCommands } from './user.js';
 
 const program = new Command('smarthost')
   .description('SMTP smarthost: authenticated submission, durable spool, DKIM, MX delivery')
+  .version(`smarthost ${VERSION}`, '-V, --version', 'print the version')
   .showHelpAfterError()
   .exitOverride();
 
@@ -46,6 +49,12 @@ registerStatusCommand(program);
 registerUserCommands(program);
 registerDkimCommands(program);
 registerSpoolCommands(program);
+
+const unsupported = runtimeProblem();
+if (unsupported) {
+  process.stderr.write(`smarthost: ${unsupported}\n`);
+  process.exit(EXIT.notFound);
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,7 @@
 // What `queue list` and `queue show` print: text for people (mailq-like: one block per message, its
-// recipients indented, a summary line) and JSON for programs, in the shape DESIGN.md gives. Listings
-// are written as they are read, so a queue of 100,000 messages is never held as one big string.
+// recipients indented, a summary line) and JSON for programs, in the shape docs/operations.md gives.
+// Listings are written as they are read, so a queue of 100,000 messages is never held as one big
+// string.
 import type { ListedMessage, ListedRecipient, ShownMessage } from '../spool/queue-read.js';
 import { RECIPIENT_STATES, type StateCounts } from '../spool/queue-stats.js';
 import { splitMessage } from '../smtp/headers.js';
@@ -122,9 +123,10 @@ export function showJson(m: ShownMessage, options: ShowOptions): unknown {
 }
 
 export function showText(m: ShownMessage, options: ShowOptions, now: number): string {
+  const client = m.clientAddress ? `, client ${m.clientAddress}` : '';
   const lines = [
     `message ${m.id}${m.kind === 'bounce' ? ' (delivery status notification)' : ''}`,
-    `  sender:  ${m.sender === '' ? '<>' : m.sender}${m.user ? ` (user ${m.user}${m.clientAddress ? `, client ${m.clientAddress}` : ''})` : ''}`,
+    `  sender:  ${m.sender === '' ? '<>' : m.sender}${m.user ? ` (user ${m.user}${client})` : ''}`,
     `  arrived: ${isoTime(m.createdAt)} (${formatAge(now - m.createdAt)} ago)`,
     `  size:    ${m.size} bytes`,
     `  status:  ${m.doneAt === null ? 'in the queue' : `finished ${isoTime(m.doneAt)}`}`,

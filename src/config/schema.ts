@@ -6,6 +6,7 @@ import { hostname as osHostname } from 'node:os';
 import { z } from 'zod';
 import { USER_NAME_CHARS, USER_NAME_PATTERN } from '../auth/users.js';
 import { normalizeDomain } from '../dkim/key-file.js';
+import { isLocalNetwork, parseNetwork } from './networks.js';
 
 /** "host:port" or "[v6]:port"; the host may be a name, an IPv4 or a bracketed IPv6 address. */
 export const endpointPattern = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
@@ -58,7 +59,56 @@ const tls = z.strictObject({
 const listen = z.strictObject({
   submission: z.array(endpoint).default(['0.0.0.0:587']),
   submissions: z.array(endpoint).default(['0.0.0.0:465']),
+  relay: z.array(endpoint).default([]),
 });
+
+/** An IP address or a CIDR network, kept as written (relay.ts and proxy parse it again). */
+const network = z.string().superRefine((value, ctx) => {
+  const parsed = parseNetwork(value);
+  if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+});
+
+const relayClient = z.strictObject({
+  name: z.string().regex(USER_NAME_PATTERN, `must be ${USER_NAME_CHARS}`),
+  networks: z.array(network).min(1),
+  allow: z.array(senderPattern).min(1),
+});
+
+/**
+ * Relay clients send without AUTH, by address alone: a network reaching outside the private,
+ * loopback and link-local ranges is refused unless allowPublicNetworks says it is meant (an
+ * address list that reaches the Internet is how open relays are born). Names are unique: each is
+ * an identity (quotas, logs, the spool's user column).
+ */
+function checkRelayClients(
+  relay: { clients: readonly z.output<typeof relayClient>[]; allowPublicNetworks: boolean },
+  ctx: z.RefinementCtx,
+): void {
+  const names = new Set<string>();
+  for (const [i, client] of relay.clients.entries()) {
+    if (names.has(client.name))
+      ctx.addIssue({ code: 'custom', path: ['clients', i, 'name'], message: `relay client ${client.name} is listed twice` });
+    names.add(client.name);
+    for (const [j, text] of client.networks.entries()) {
+      const parsed = parseNetwork(text);
+      if (typeof parsed === 'string' || relay.allowPublicNetworks || isLocalNetwork(parsed)) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clients', i, 'networks', j],
+        message:
+          `${text} reaches beyond the private, loopback and link-local ranges; clients there could relay without a password ` +
+          '(an open relay). Set relay.allowPublicNetworks: true only if every address in it is yours',
+      });
+    }
+  }
+}
+
+const relay = z
+  .strictObject({
+    clients: z.array(relayClient).default([]),
+    allowPublicNetworks: z.boolean().default(false),
+  })
+  .superRefine(checkRelayClients);
 
 /** Messages and recipients a user may send per hour (0: no limit). */
 const hourlyQuota = z.strictObject({
@@ -193,7 +243,7 @@ const initialUser = z.strictObject({
   allow: z.array(senderPattern).min(1),
 });
 
-export const configSchema = z.strictObject({
+const configFields = z.strictObject({
   hostname: z
     .string()
     .regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, 'must be a host name')
@@ -201,6 +251,7 @@ export const configSchema = z.strictObject({
   spool: spool.prefault({}),
   tls: tls.prefault({}),
   listen: listen.prefault({}),
+  relay: relay.prefault({}),
   limits: limits.prefault({}),
   authFailures: authFailures.prefault({}),
   delivery: delivery.prefault({}),
@@ -210,6 +261,22 @@ export const configSchema = z.strictObject({
   log: log.prefault({}),
   initialUser: initialUser.optional(),
 });
+
+export const configSchema = configFields.superRefine(checkListeners);
+
+/** Settings that only make sense together. */
+function checkListeners(
+  config: { listen: { relay: readonly string[] }; relay: { clients: readonly unknown[] } },
+  ctx: z.RefinementCtx,
+): void {
+  if (config.listen.relay.length > 0 && config.relay.clients.length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['listen', 'relay'],
+      message: 'a relay listener needs relay.clients (the networks that may send through it without AUTH)',
+    });
+  }
+}
 
 type DeepReadonly<T> = T extends (infer U)[]
   ? readonly DeepReadonly<U>[]

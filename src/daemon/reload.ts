@@ -1,8 +1,10 @@
 // SIGHUP: re-read the configuration file and apply what can change without a restart to the running
 // daemon, without dropping a connection: the TLS certificate and key (renewals), the DKIM keys,
-// log.level, the submission limits (`limits`) and the brute-force settings (`authFailures`). It is
-// all or nothing: the new file is parsed and validated, the certificate and key read and checked as a pair, and every DKIM key read and parsed before anything changes;
-// on any problem the problems are logged, naming the keys, and the running configuration stays.
+// log.level, the submission limits (`limits`), the brute-force settings (`authFailures`) and the
+// relay clients (`relay`). It is all or nothing: the new file is parsed and validated, the
+// certificate and key read and checked as a pair, and every DKIM key read and parsed before anything
+// changes; on any problem the problems are logged, naming the keys, and the running configuration
+// stays.
 // Changed keys that take effect only at a restart (listeners, spool, delivery, …) are named in a
 // warning; their old values stay in force until then.
 import { readTlsFiles } from '../config/files.js';
@@ -15,7 +17,7 @@ import { reconfigureSubmission } from '../submission/listeners.js';
 import type { BoundListener } from '../submission/server.js';
 
 /** What a reload applies (a section, or one key of it); every other change needs a restart. */
-const RELOADED = new Set(['tls', 'dkim', 'log', 'limits', 'authFailures']);
+const RELOADED = new Set(['tls', 'dkim', 'log', 'limits', 'authFailures', 'relay']);
 
 export interface ReloadTargets {
   readonly configPath: string;

@@ -1,4 +1,4 @@
-// The retry schedule as data (DESIGN.md §1). After the n-th failed attempt a recipient waits
+// The retry schedule as data (docs/delivery.md). After the n-th failed attempt a recipient waits
 // minBackoff·2^(n−1), capped at maxBackoff, then spread by ±10% random jitter (kept within
 // [minBackoff, maxBackoff]) so recipients deferred together do not come back in lock step. A recipient
 // still deferred once maxLifetime has passed since its message arrived is given up ("expired").

@@ -2,10 +2,11 @@
 // recorded in batches: everything finished within RECORD_BATCH_MS (or the first RECORD_BATCH_MAX
 // results) goes into one spool transaction. A transaction costs about as much as the rows it writes,
 // so batching over a few milliseconds rather than one turn of the event loop saves most of that cost
-// under load; the recipients stay leased meanwhile, so the short delay is invisible. Recipients that failed for good wait for the rest of their round (jobs.ts); then one
-// DSN covers them all, and their final state is recorded only once the DSN is committed, so a crash in
-// between repeats the attempt (and perhaps the DSN) rather than losing the DSN. If the DSN cannot be
-// spooled they stay deferred and are tried again after minBackoff. Null-sender messages never bounce.
+// under load; the recipients stay leased meanwhile, so the short delay is invisible. Recipients that
+// failed for good wait for the rest of their round (jobs.ts); then one DSN covers them all, and their
+// final state is recorded only once the DSN is committed, so a crash in between repeats the attempt
+// (and perhaps the DSN) rather than losing the DSN. If the DSN cannot be spooled they stay deferred
+// and are tried again after minBackoff. Null-sender messages never bounce.
 // Outcomes the spool does not take (a full disk) are kept and written again every second, never
 // dropped: dropping them would have the recipients delivered a second time once their lease ran out.
 import type { Bouncer } from '../bounce/bouncer.js';

@@ -1,4 +1,4 @@
-// The delivery contract (DESIGN.md §1): `deliver(request) → Outcome[]`, one outcome per recipient of a
+// The delivery contract (docs/flow.md): `deliver(request) → Outcome[]`, one outcome per recipient of a
 // request (one message, one recipient domain, one SMTP transaction at most). An attempt knows nothing
 // of scheduling or the spool; the worker turns outcomes into recipient states. Anything thrown, and any
 // recipient left without an outcome, counts as deferred, never as delivered (`settle`).

@@ -19,6 +19,8 @@ export const Replies = {
   insufficientStorage: reply(452, '4.3.1', 'Insufficient system storage'),
   shuttingDown: reply(421, '4.3.2', 'Service shutting down, closing transmission channel'),
   badRecipient: reply(501, '5.1.3', 'Bad recipient address syntax'),
+  clientNotListed: (client: string): Reply =>
+    reply(554, '5.7.1', `Error: client host [${client}] rejected: not in the networks of any relay client`),
   tooManyConnections: reply(421, '4.7.0', 'Error: too many connections; try again later'),
   tooManyConnectionsFrom: (client: string): Reply => reply(421, '4.7.0', `Error: too many connections from ${client}`),
   clientBlocked: (client: string): Reply => reply(421, '4.7.0', `Error: too many failed logins from ${client}; try again later`),

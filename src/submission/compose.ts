@@ -1,5 +1,6 @@
 // What submission adds to a message before it is signed and spooled (RFC 6409 §8): a Received: trace
-// field naming the client, the TLS version and cipher and the authenticated user (RFC 3848 "ESMTPSA"),
+// field naming the client, the TLS version and cipher and the authenticated user if any (RFC 3848
+// "ESMTPSA"; "ESMTP" or "ESMTPS" for a relay client or local user that sent without AUTH),
 // and a Date:, Message-ID: and From: when the message lacks them. Trace fields go on top; the rest
 // follow, and the original header section is kept byte for byte after them.
 import { formatDate, headerValues, type HeaderField } from '../smtp/headers.js';
@@ -10,7 +11,8 @@ export interface TraceInfo {
   readonly helo: string;
   readonly clientAddress: string;
   readonly tls: { readonly version: string; readonly cipher: string } | null;
-  readonly user: string;
+  /** The authenticated user; null for a session that sent without AUTH (a relay client, a local user). */
+  readonly user: string | null;
   readonly sender: string;
   readonly recipients: readonly string[];
   readonly date: Date;
@@ -33,11 +35,16 @@ export function addSubmissionHeaders(message: ParsedMessage, trace: TraceInfo): 
 function receivedField(t: TraceInfo): string {
   const lines = [`Received: from ${t.helo || 'unknown'} (${addressLiteral(t.clientAddress)})`];
   if (t.tls) lines.push(`(using ${t.tls.version} with cipher ${t.tls.cipher})`);
-  lines.push(`(Authenticated sender: ${t.user})`);
-  lines.push(`by ${t.hostname} (smarthost) with ${t.tls ? 'ESMTPSA' : 'ESMTPA'} id ${t.queueId}`);
+  if (t.user !== null) lines.push(`(Authenticated sender: ${t.user})`);
+  lines.push(`by ${t.hostname} (smarthost) with ${protocol(t)} id ${t.queueId}`);
   const forClause = t.recipients.length === 1 ? `for <${t.recipients[0]}>` : '';
   lines.push(`${forClause}; ${formatDate(t.date)}`.trimStart());
   return lines.join('\r\n\t');
+}
+
+/** RFC 3848's protocol names: ESMTP, plus S for TLS and A for AUTH. */
+function protocol(t: TraceInfo): string {
+  return `ESMTP${t.tls ? 'S' : ''}${t.user !== null ? 'A' : ''}`;
 }
 
 function addressLiteral(ip: string): string {

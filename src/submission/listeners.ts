@@ -1,6 +1,7 @@
 // Starting and stopping every submission listener the configuration names, with the shared
-// smtp-server options (TLS, limits, AUTH) and the transaction handlers, and applying a reloaded
-// certificate and limits to listeners that are running.
+// smtp-server options (TLS, limits, AUTH) and the transaction handlers (on relay listeners AUTH is
+// optional and admission matches relay clients first), and applying a reloaded certificate, limits
+// and relay client table to listeners that are running.
 import type { SMTPServerOptions } from 'smtp-server';
 import type { TlsFiles } from '../config/files.js';
 import type { Config } from '../config/schema.js';
@@ -8,7 +9,9 @@ import { Replies } from '../smtp/replies.js';
 import { replyText } from '../smtp/reply.js';
 import { SubmissionGuards } from './guards.js';
 import { startListener, type BoundListener, type ConnectionHook, type ListenerKind } from './server.js';
+import { RelayClients, relayAdmission } from './relay-clients.js';
 import { guardSession } from './session-guard.js';
+import { messageStream } from './smtp-server-adapter.js';
 import { createHandlers, type SubmissionDeps } from './session.js';
 
 export function serverOptions(config: Config, tls: TlsFiles): SMTPServerOptions {
@@ -36,20 +39,24 @@ export function serverOptions(config: Config, tls: TlsFiles): SMTPServerOptions 
 export async function startSubmission(deps: SubmissionDeps, tls: TlsFiles): Promise<BoundListener[]> {
   const options = serverOptions(deps.config, tls);
   const guarded = { ...deps, guards: new SubmissionGuards(deps.config, deps.clock) };
-  const guard: ConnectionHook = (connection) =>
-    guardSession(connection, guarded.guards.session, (reason) => {
+  const guard: ConnectionHook = (connection, socket) =>
+    guardSession(connection, socket, guarded.guards.session, (reason) => {
       deps.metrics.sessionsEnded.inc({ reason });
       deps.logger.info({ client: connection.remoteAddress, session: connection.id, reason }, `session ended: ${reason.replace('_', ' ')}`);
     });
-  const { submission, submissions } = deps.config.listen;
+  const { submission, submissions, relay } = deps.config.listen;
+  const relayClients = new RelayClients(deps.config.relay);
   const started: BoundListener[] = [];
   const start = async (kind: ListenerKind, endpoint: string): Promise<void> => {
-    const listener = await startListener(kind, endpoint, { ...options, ...createHandlers(guarded, kind) }, deps.logger, guard);
-    started.push({ ...listener, guards: guarded.guards });
+    const handlers = createHandlers(guarded, kind);
+    if (kind === 'relay') handlers.onConnect = relayAdmission(deps, relayClients, handlers.onConnect);
+    const listener = await startListener(kind, endpoint, { ...options, ...handlers, authOptional: kind === 'relay' }, deps.logger, guard);
+    started.push({ ...listener, guards: guarded.guards, ...(kind === 'relay' ? { relayClients } : {}) });
   };
   try {
     for (const endpoint of submission) await start('submission', endpoint);
     for (const endpoint of submissions) await start('submissions', endpoint);
+    for (const endpoint of relay) await start('relay', endpoint);
   } catch (err) {
     await stopSubmission(started, 0);
     throw err;
@@ -64,7 +71,8 @@ const RELOADED_OPTIONS = ['size', 'maxRecipients', 'maxClients', 'socketTimeout'
  * Apply a reloaded configuration: the certificate and key (checked by the caller) for every TLS
  * handshake from now on, on both STARTTLS and implicit TLS, and the limits. Sessions already
  * encrypted keep their TLS session; open sessions see the new limits at their next command. The
- * abuse guards (`limits`, `authFailures`), shared by all listeners, take their new values too.
+ * abuse guards (`limits`, `authFailures`), shared by all listeners, and the relay client table
+ * (`relay`) take their new values too.
  */
 export function reconfigureSubmission(listeners: readonly BoundListener[], config: Config, tls: TlsFiles): void {
   const options = serverOptions(config, tls);
@@ -73,6 +81,7 @@ export function reconfigureSubmission(listeners: readonly BoundListener[], confi
     server.updateSecureContext({ key: tls.key, cert: tls.cert });
   }
   listeners[0]?.guards?.reconfigure(config);
+  listeners.find((l) => l.relayClients)?.relayClients?.configure(config.relay);
 }
 
 /** How often a draining listener looks for sessions whose transaction has just finished. */
@@ -92,7 +101,7 @@ export async function stopSubmission(listeners: readonly BoundListener[], graceM
       const told = new WeakSet<object>();
       const sweep = (): void => {
         for (const connection of server.connections) {
-          if (told.has(connection) || (connection as unknown as { _dataStream: unknown })._dataStream) continue;
+          if (told.has(connection) || messageStream(connection)) continue;
           told.add(connection);
           connection.send(Replies.shuttingDown.code, replyText(Replies.shuttingDown));
           connection.close();

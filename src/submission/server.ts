@@ -1,39 +1,30 @@
 // The submission listeners: smtp-server instances for `listen.submission` (port 587, STARTTLS) and
 // `listen.submissions` (port 465, implicit TLS), TLS 1.2 or newer, AUTH PLAIN/LOGIN required before
-// MAIL FROM. SubmissionServer applies smarthost's reply rules to every connection:
+// MAIL FROM; and `listen.relay` (plain SMTP, STARTTLS offered, AUTH optional: relay-clients.ts).
+// SubmissionServer applies smarthost's reply rules to every connection:
 //  - a reply whose text already starts with an enhanced status code (our Reply values) is sent as is,
 //    instead of smtp-server adding its own generic code in front;
 //  - AUTH before STARTTLS gets 538 5.7.11 (RFC 4954), and AUTH is not advertised before TLS, as
 //    Postfix does with smtpd_tls_auth_only.
 import type net from 'node:net';
-import type tls from 'node:tls';
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import type { SMTPServerOptions } from 'smtp-server';
 import { parseEndpoint } from '../config/schema.js';
 import type { SubmissionGuards } from './guards.js';
+import type { RelayClients } from './relay-clients.js';
 import type { Logger } from '../platform/logger.js';
 import { Replies } from '../smtp/replies.js';
 import { hasEnhancedCode, replyText } from '../smtp/reply.js';
+import { ObservedSMTPServer, type SessionHook, type SMTPConnection } from './smtp-server-adapter.js';
 
 /** Called with every new connection before it starts (the per-session deadlines attach here). */
-export type ConnectionHook = (connection: SMTPConnection) => void;
+export type ConnectionHook = SessionHook;
 
-export class SubmissionServer extends SMTPServer {
-  constructor(
-    options: SMTPServerOptions,
-    private readonly onConnection: ConnectionHook = () => undefined,
-  ) {
-    super(options);
-  }
-
-  override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
-    const connection = new SMTPConnection(this, socket, socketOptions);
-    applyReplyRules(connection);
-    this.onConnection(connection);
-    this.connections.add(connection);
-    connection.on('error', (err: Error) => this._onError(err));
-    connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));
-    connection.init();
+export class SubmissionServer extends ObservedSMTPServer {
+  constructor(options: SMTPServerOptions, onConnection: ConnectionHook = () => undefined) {
+    super(options, (connection, socket) => {
+      applyReplyRules(connection);
+      onConnection(connection, socket);
+    });
   }
 }
 
@@ -53,7 +44,8 @@ function applyReplyRules(connection: SMTPConnection): void {
   };
 }
 
-export type ListenerKind = 'submission' | 'submissions';
+/** 587 (STARTTLS, AUTH), 465 (implicit TLS, AUTH), relay (relay clients by address, AUTH optional). */
+export type ListenerKind = 'submission' | 'submissions' | 'relay';
 
 export interface BoundListener {
   readonly kind: ListenerKind;
@@ -62,6 +54,8 @@ export interface BoundListener {
   readonly server: SubmissionServer;
   /** The abuse guards shared by every listener (set by startSubmission). */
   readonly guards?: SubmissionGuards;
+  /** The relay client table, on relay listeners (replaced on reload). */
+  readonly relayClients?: RelayClients;
 }
 
 export async function startListener(

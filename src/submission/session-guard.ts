@@ -8,9 +8,19 @@
 //    the session.
 // Past a deadline the client gets 421 4.4.2 and is disconnected. Time the server spends deciding
 // (a handler that has not answered yet) never counts against the client. One timer per session.
-import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import type net from 'node:net';
+import type tls from 'node:tls';
 import { Replies } from '../smtp/replies.js';
 import { replyText, type Reply } from '../smtp/reply.js';
+import {
+  awaitsServer,
+  expectsContinuation,
+  interceptCommands,
+  isClosing,
+  messageStream,
+  receivingMessage,
+  type SMTPConnection,
+} from './smtp-server-adapter.js';
 
 export interface SessionGuardSettings {
   readonly commandTimeoutMs: number;
@@ -24,22 +34,22 @@ export type GuardEvent = 'command_timeout' | 'data_timeout' | 'junk_commands';
 
 const JUNK = new Set(['NOOP', 'RSET', 'VRFY', 'HELP', 'ETRN', 'EXPN']);
 
-export function guardSession(connection: SMTPConnection, settings: SessionGuardSettings, onEvent: (event: GuardEvent) => void): void {
+export function guardSession(
+  connection: SMTPConnection,
+  socket: net.Socket | tls.TLSSocket,
+  settings: SessionGuardSettings,
+  onEvent: (event: GuardEvent) => void,
+): void {
   let timer: NodeJS.Timeout | undefined;
   let dataStart = 0;
   let junk = 0;
-  let transactions = 0;
 
   const end = (event: GuardEvent, reply: Reply): void => {
     clearTimeout(timer);
-    if (connection._closing || connection._closed) return;
+    if (isClosing(connection)) return;
     onEvent(event);
     connection.send(reply.code, replyText(reply), false);
   };
-  /** The server still owes the client a reply: the client is waiting, not slow. */
-  const serverBusy = (): boolean =>
-    connection._handlerPending || (Boolean(connection._dataStream) && connection._parser !== false && !connection._parser._dataMode);
-  const inData = (): boolean => connection._parser !== false && connection._parser._dataMode;
 
   const arm = (ms: number): void => {
     clearTimeout(timer);
@@ -47,9 +57,9 @@ export function guardSession(connection: SMTPConnection, settings: SessionGuardS
     timer.unref();
   };
   const fire = (): void => {
-    if (serverBusy()) return arm(settings.commandTimeoutMs);
-    if (!inData()) return end('command_timeout', Replies.timeout);
-    const bytes = connection._parser === false ? 0 : connection._parser.dataBytes;
+    if (awaitsServer(connection)) return arm(settings.commandTimeoutMs);
+    if (!receivingMessage(connection)) return end('command_timeout', Replies.timeout);
+    const bytes = messageStream(connection)?.byteLength ?? 0;
     const allowed = settings.dataTimeoutMs + (settings.minDataRate > 0 ? (bytes * 1000) / settings.minDataRate : 0);
     const left = dataStart + allowed - Date.now();
     if (left > 0) return arm(left);
@@ -57,30 +67,24 @@ export function guardSession(connection: SMTPConnection, settings: SessionGuardS
   };
   /** The server is ready for the client's next request (a command line, or the message). */
   const awaitClient = (): void => {
-    if (inData()) {
+    const message = receivingMessage(connection) ? messageStream(connection) : null;
+    if (message) {
       dataStart = Date.now();
-      if (connection._dataStream) connection._dataStream.once('end', () => arm(settings.commandTimeoutMs));
+      junk = 0;
+      message.once('end', () => arm(settings.commandTimeoutMs));
       return arm(settings.dataTimeoutMs);
     }
     arm(settings.commandTimeoutMs);
   };
 
-  const onCommand = connection._onCommand.bind(connection);
-  connection._onCommand = (command, callback) => {
+  interceptCommands(connection, (line, handle) => {
     clearTimeout(timer);
-    if (connection._transactionCounter !== transactions) {
-      transactions = connection._transactionCounter;
-      junk = 0;
-    }
-    const name = command.subarray(0, 5).toString('latin1').trim().toUpperCase();
-    if (!connection._nextHandler && JUNK.has(name) && ++junk > settings.junkCommandLimit) {
+    const name = line.subarray(0, 5).toString('latin1').trim().toUpperCase();
+    if (!expectsContinuation(connection) && JUNK.has(name) && ++junk > settings.junkCommandLimit) {
       return end('junk_commands', Replies.tooManyJunkCommands);
     }
-    onCommand(command, () => {
-      awaitClient();
-      callback?.();
-    });
-  };
-  connection._socket.once('close', () => clearTimeout(timer));
+    handle(awaitClient);
+  });
+  socket.once('close', () => clearTimeout(timer));
   awaitClient();
 }

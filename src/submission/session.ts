@@ -1,5 +1,6 @@
 // The submission transaction, as smtp-server handlers: admission (admission.ts), AUTH
-// (authenticate.ts), MAIL FROM (the user's allowed senders), RCPT TO (syntax only: every
+// (authenticate.ts), MAIL FROM (the allowed senders of the user, or of the relay client or local user
+// a session without AUTH was assigned when it connected: assignSender), RCPT TO (syntax only: every
 // authenticated user may relay to any domain given by name, not by IP address), the user's hourly
 // quota at both, the spool's free-space reserve at MAIL (with SIZE) and DATA, and DATA: read within
 // the size limit, normalise line endings, check header From:, take the quota, add trace headers,
@@ -22,7 +23,6 @@ import type { Metrics } from '../platform/metrics.js';
 import { canonicalAddress, parseAddress } from '../smtp/address.js';
 import { SmtpError } from '../smtp/errors.js';
 import { parseHeaderFields, splitMessage } from '../smtp/headers.js';
-import { toCrlf } from '../smtp/line-endings.js';
 import { Replies } from '../smtp/replies.js';
 import { replyText } from '../smtp/reply.js';
 import type { Enqueuer } from '../spool/enqueue.js';
@@ -55,10 +55,21 @@ export type GuardedDeps = SubmissionDeps & { readonly guards: SubmissionGuards }
 type Handlers = Required<Pick<SMTPServerOptions, 'onConnect' | 'onClose' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData'>>;
 type Done = (err?: Error | null) => void;
 
-/** The authenticated user of a session; smtp-server types it as any, so check it here. */
+/** Who sessions that send without AUTH send as (a relay client, a local user), set when they connect. */
+const assignedSenders = new WeakMap<SMTPServerSession, User>();
+
+/** Let a session that has not authenticated send as `sender` (its allowed senders and quota). */
+export function assignSender(session: SMTPServerSession, sender: User): void {
+  assignedSenders.set(session, sender);
+}
+
+/**
+ * Who the session sends as: the authenticated user (smtp-server types it as any, so check it
+ * here), else the sender assigned when it connected, else null.
+ */
 export function sessionUser(session: SMTPServerSession): User | null {
   const user: unknown = session.user;
-  if (typeof user !== 'object' || user === null) return null;
+  if (typeof user !== 'object' || user === null) return assignedSenders.get(session) ?? null;
   const { name, allowed } = user as Partial<User>;
   return typeof name === 'string' && Array.isArray(allowed) ? { name, allowed } : null;
 }
@@ -151,7 +162,7 @@ async function acceptData(
   if (raw === null) throw new SmtpError('SMARTHOST_E_TOO_BIG', Replies.messageTooBig);
   if (!user || !mailFrom) throw new SmtpError('SMARTHOST_E_AUTH_REQUIRED', Replies.authRequired);
 
-  const { header, body } = splitMessage(toCrlf(raw));
+  const { header, body } = splitMessage(Buffer.concat(raw.chunks, raw.length));
   const fields = parseHeaderFields(header);
   const from = checkHeaderFrom(fields, user.allowed);
   if (!from.ok) throw new SmtpError('SMARTHOST_E_HEADER_FROM', Replies.headerFromNotOwned(from.reason));
@@ -195,7 +206,7 @@ async function spool(deps: GuardedDeps, session: SMTPServerSession, t: Accepted)
     helo: session.hostNameAppearsAs,
     clientAddress: session.remoteAddress,
     tls,
-    user: t.user.name,
+    user: session.user ? t.user.name : null,
     sender: t.sender,
     recipients: t.recipients,
     date: new Date(now),

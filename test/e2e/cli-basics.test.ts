@@ -1,11 +1,11 @@
 // The `smarthost` command without a running daemon: check-config, serve refusing a bad config with
 // exit status 78, user management, and usage errors.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { baseConfig, merge, runCli } from '../helpers/daemon.js';
+import { baseConfig, merge, ROOT, runCli } from '../helpers/daemon.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smarthost-cli-'));
 const FIXTURE_TLS = join(import.meta.dirname, '..', 'fixtures', 'tls');
@@ -56,6 +56,27 @@ describe('configuration from the command line', () => {
     const result = await runCli(['check-config', '--config', join(dir, 'nope.yaml')]);
     assert.equal(result.code, 78);
     assert.match(result.stderr, /cannot read the configuration file/);
+  });
+
+  test('--version prints the version of package.json; status prints it too', async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const result = await runCli([flag]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, `smarthost ${version}\n`);
+    }
+    const status = await runCli(['status', '--config', good]);
+    assert.match(status.stdout, new RegExp(`^smarthost ${version.replace(/\./g, '\\.')}\n`));
+  });
+
+  test('dkim list without keys says so, with a keygen command that works as printed', async () => {
+    const result = await runCli(['dkim', 'list', '--config', good]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, '');
+    assert.match(
+      result.stderr,
+      /no DKIM keys in \S+good\.yaml \(dkim\.keys\); create one with: (npx )?\S+ dkim keygen DOMAIN --selector SELECTOR --config \S+good\.yaml\n$/,
+    );
   });
 
   test('usage errors exit 2', async () => {

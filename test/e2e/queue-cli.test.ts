@@ -24,7 +24,7 @@ interface ListJson {
   summary: { messages: number; bytes: number; recipients: Record<string, number> };
 }
 
-describe('queue commands on a spool with every state', { timeout: 60_000 }, () => {
+describe('queue commands on a spool with every state', { timeout: 180_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'smarthost-queue-cli-'));
   const config = join(dir, 'smarthost.yaml');
   let ids: Record<FixtureName, string>;

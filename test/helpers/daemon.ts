@@ -10,6 +10,9 @@ import { Database, type SqliteDatabase } from '../../src/spool/sqlite.js';
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'smarthost.js');
 
+/** The SMTP listeners whose (first) port a test can reach. */
+export type ListenerKind = 'submission' | 'submissions' | 'relay';
+
 export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
 
 export interface TestUser {
@@ -85,7 +88,7 @@ export function runCli(args: readonly string[], options: { stdin?: string; env?:
 export class TestDaemon {
   readonly logs: LogLine[] = [];
   stderr = '';
-  ports: Record<'submission' | 'submissions', number> = { submission: 0, submissions: 0 };
+  ports: Record<ListenerKind, number> = { submission: 0, submissions: 0, relay: 0 };
   private child: ChildProcess | null = null;
   private exit: Promise<number | null> = Promise.resolve(null);
   private listeners: Array<() => void> = [];
@@ -156,7 +159,7 @@ export class TestDaemon {
       throw new Error(`${err.message}; exit=${String(code)}; stderr=${this.stderr}`);
     });
     for (const line of this.logs.slice(from)) {
-      if (line.msg === 'listening') this.ports[line['listener'] as 'submission' | 'submissions'] = Number(line['port']);
+      if (line.msg === 'listening' && line['listener'] !== 'metrics') this.ports[line['listener'] as ListenerKind] = Number(line['port']);
     }
   }
 

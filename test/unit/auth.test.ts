@@ -25,6 +25,12 @@ describe('password hashing', () => {
     assert.ok(p.length >= 24);
     assert.notEqual(p, generatePassword());
   });
+  test('generated passwords are letters and digits only: never a leading "-" that a client takes for an option', () => {
+    const passwords = Array.from({ length: 2000 }, () => generatePassword());
+    for (const p of passwords) assert.match(p, /^[A-Za-z0-9]{24}$/);
+    const firsts = new Set(passwords.map((p) => p[0]));
+    assert.ok(firsts.size > 55, `every leading character occurs: ${firsts.size} of 62 seen`);
+  });
 });
 
 describe('user store', () => {

@@ -39,7 +39,8 @@ describe('good configuration', () => {
   test('an empty file gives every default', () => {
     const config = parseConfig('', '/etc/smarthost/smarthost.yaml');
     assert.equal(config.spool.path, '/var/lib/smarthost/spool.db');
-    assert.deepEqual(config.listen, { submission: ['0.0.0.0:587'], submissions: ['0.0.0.0:465'] });
+    assert.deepEqual(config.listen, { submission: ['0.0.0.0:587'], submissions: ['0.0.0.0:465'], relay: [] });
+    assert.deepEqual(config.relay, { clients: [], allowPublicNetworks: false });
     assert.deepEqual(config.delivery.retry, { minBackoff: 300, maxBackoff: 4000, maxLifetime: 432000 });
     assert.equal(config.delivery.port, 25);
     assert.equal(config.limits.maxMessageSize, 26214400);
@@ -69,6 +70,13 @@ describe('good configuration', () => {
     const config = parseConfig(readFileSync(path, 'utf8'), path);
     assert.match(config.delivery.routes['*'] ?? '', /^127\.\d+\.\d+\.\d+:\d+$/);
     for (const endpoint of [...config.listen.submission, ...config.listen.submissions]) assert.match(endpoint, /^127\./);
+  });
+
+  test('a public relay network is accepted with relay.allowPublicNetworks: true', () => {
+    const text =
+      'listen: { relay: ["[::]:25"] }\nrelay:\n  allowPublicNetworks: true\n  clients: [{ name: dmz, networks: ["198.51.100.0/24", "2001:db8::/32"], allow: ["@example.com"] }]';
+    const config = parseConfig(text, '/etc/smarthost/smarthost.yaml');
+    assert.deepEqual(config.relay.clients[0]?.networks, ['198.51.100.0/24', '2001:db8::/32']);
   });
 
   test('config path: --config, else $SMARTHOST_CONFIG, else /etc/smarthost/smarthost.yaml', () => {

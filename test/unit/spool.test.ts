@@ -7,6 +7,7 @@ import { after, describe, test } from 'node:test';
 import { openSpool } from '../../src/spool/database.js';
 import { Enqueuer, type NewMessage } from '../../src/spool/enqueue.js';
 import { QUEUE_ID_PATTERN, QueueIdGenerator, queueIdTime } from '../../src/spool/queue-id.js';
+import { runtimeProblem } from '../../src/spool/sqlite.js';
 
 describe('queue IDs', () => {
   test('14 characters, strictly increasing within one process, decodable to the time', () => {
@@ -28,6 +29,15 @@ describe('queue IDs', () => {
     const first = ids.next();
     now -= 60_000;
     assert.ok(ids.next() > first);
+  });
+});
+
+describe('the SQLite binding', () => {
+  test('refuses the Node.js releases that abort better-sqlite3 (24.19 to 24.21), and only those', () => {
+    for (const bad of ['24.19.0', '24.20.0', '24.21.0', '24.21.9']) assert.match(runtimeProblem(bad) ?? '', /use Node\.js 24\.22 or later/);
+    for (const good of ['20.18.1', '20.20.2', '22.23.2', '24.18.1', '24.22.0', '24.22.3', '26.1.0'])
+      assert.equal(runtimeProblem(good), null, good);
+    assert.equal(runtimeProblem(), null, 'the running Node.js');
   });
 });
 
