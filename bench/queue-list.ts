@@ -3,14 +3,17 @@
 // enqueuer and outcome recording, then times `queue list` (text and --json), filtered listings and
 // `status` as the CLI runs them (a process each, output to /dev/null), median of 3. Also the cost of
 // what the running daemon does to notice CLI changes (PRAGMA data_version, once a second) and of one
-// /healthz spool write probe.
+// /healthz spool write probe. With --bulk, then the commands that change many messages in one call
+// (hold, release, retry and delete of every message, and hold/release of IDs read from stdin).
 //
-//   npm run build && node --import tsx bench/queue-list.ts [--messages 100000]
+//   npm run build && node --import tsx bench/queue-list.ts [--messages 100000] [--bulk]
+//   npm run build && node --import tsx bench/queue-list.ts --messages 10000 --bulk
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { AdminLog } from '../src/spool/admin-log.js';
 import { openSpool } from '../src/spool/database.js';
 import { createWriteProbe, recordDaemonStart } from '../src/spool/daemon-state.js';
 import { DeliveryStore, type RecipientResult } from '../src/spool/delivery-store.js';
@@ -19,7 +22,9 @@ import { QueueAdmin } from '../src/spool/queue-admin.js';
 import { QueueIdGenerator } from '../src/spool/queue-id.js';
 import { ROOT } from './targets.js';
 
-const { values: args } = parseArgs({ options: { messages: { type: 'string', default: '100000' } } });
+const { values: args } = parseArgs({
+  options: { messages: { type: 'string', default: '100000' }, bulk: { type: 'boolean', default: false } },
+});
 const MESSAGES = Number(args.messages);
 const dir = mkdtempSync(join(tmpdir(), 'smarthost-bench-queue-'));
 const spool = join(dir, 'spool.db');
@@ -74,9 +79,8 @@ async function fill(): Promise<void> {
     }
     await Promise.all(pending);
     store.record(results);
-    db.transaction(() => {
-      for (const id of held) admin.hold(id, now);
-    })();
+    admin.apply('hold', held, { now, actor: { user: 'bench', uid: 0, sudoUser: null } });
+    new AdminLog(db).removeThrough(Number.MAX_SAFE_INTEGER);
   }
   recordDaemonStart(db, { pid: 1, version: 'bench', startedAt: now, listeners: [], metrics: null });
   db.pragma('wal_checkpoint(TRUNCATE)');
@@ -97,6 +101,18 @@ function time(label: string, cliArgs: string[]): void {
   }
   runs.sort((a, b) => a - b);
   console.log(`${label.padEnd(42)} ${(runs[1] ?? 0).toFixed(0).padStart(6)} ms   (runs: ${runs.map((r) => r.toFixed(0)).join(', ')})`);
+}
+
+function once(label: string, cliArgs: string[], stdin = ''): void {
+  const start = performance.now();
+  const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'smarthost.js'), ...cliArgs, '--config', config], {
+    input: stdin,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    maxBuffer: 1 << 26,
+  });
+  const ms = performance.now() - start;
+  if (result.status !== 0) throw new Error(`${label}: exit ${result.status}: ${String(result.stderr)}`);
+  console.log(`${label.padEnd(42)} ${ms.toFixed(0).padStart(6)} ms   ${String(result.stdout).trim().split('\n').at(-1)}`);
 }
 
 function perCall(label: string, n: number, fn: () => void): void {
@@ -120,6 +136,20 @@ time('queue list --domain d7.example', ['queue', 'list', '--domain', 'd7.example
 time('queue list --sender app7@example.com', ['queue', 'list', '--sender', 'app7@example.com']);
 time('queue list --older-than 1d', ['queue', 'list', '--older-than', '1d']);
 time('status', ['status']);
+if (args.bulk) {
+  // Each once (they change the spool): every message held, released, its IDs held again from stdin,
+  // released, retried, then deleted, each in one call.
+  const ids = spawnSync(process.execPath, [join(ROOT, 'bin', 'smarthost.js'), 'queue', 'list', '--json', '--config', config], {
+    maxBuffer: 1 << 30,
+  });
+  const stdin = `${(JSON.parse(String(ids.stdout)) as { messages: Array<{ id: string }> }).messages.map((m) => m.id).join('\n')}\n`;
+  once(`queue hold --all (${MESSAGES} messages)`, ['queue', 'hold', '--all']);
+  once('queue release --all', ['queue', 'release', '--all']);
+  once(`queue hold - (${MESSAGES} IDs on stdin)`, ['queue', 'hold', '-'], stdin);
+  once('queue release -', ['queue', 'release', '-'], stdin);
+  once('queue retry --all', ['queue', 'retry', '--all']);
+  once('queue delete --all --yes', ['queue', 'delete', '--all', '--yes']);
+}
 const db = openSpool(spool);
 perCall('PRAGMA data_version (daemon, once a second)', 100_000, () => db.pragma('data_version', { simple: true }));
 const probe = createWriteProbe(db, 1);

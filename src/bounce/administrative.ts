@@ -1,15 +1,23 @@
-// `smarthost queue bounce ID`: give up on a message's waiting recipients (queued, deferred, held) now,
-// as if each had failed for good, and tell the sender. One DSN covers them all (none for a null-sender
-// message, as always); it is committed first, then the recipients are recorded bounced through the
-// delivery store like any final outcome (an `attempts` row each; the message is finished and its body
-// handled as spool.keepDelivered says), so a crash in between can repeat the DSN but never lose it.
-import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
-import type { SpoolDatabase } from '../spool/database.js';
-import { showMessage } from '../spool/queue-read.js';
-import { WAITING_STATES } from '../spool/queue-stats.js';
+// `smarthost queue bounce`: give up on a message's waiting recipients (queued, deferred, held) now,
+// as if each had failed for good, and tell the sender. One DSN covers them all (for a null-sender
+// message: to the postmaster, when one is configured, as for any failure); it is committed first,
+// then the recipients are recorded bounced through the delivery store like any final outcome (an
+// `attempts` row each; the message is finished and its body handled as spool.keepDelivered says),
+// so a crash in between can repeat the DSN but never lose it.
+// With the outcome go its lines for the daemon's log (src/spool/admin-log.ts): the admin action with
+// the Unix user who ran it, then the same lines as any bounce: one per recipient (status bounced),
+// the DSN's, and "removed" once the message is finished. With a domain, only the recipients in that
+// domain are bounced.
 import type { Clock } from '../platform/clock.js';
+import { domainOf, lowerDomain } from '../smtp/address.js';
 import { splitMessage } from '../smtp/headers.js';
 import { formatReply, reply } from '../smtp/reply.js';
+import { AdminLog, actorFields, type Actor, type AdminLogLine } from '../spool/admin-log.js';
+import type { SpoolDatabase } from '../spool/database.js';
+import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
+import { showMessage, type ShownMessage } from '../spool/queue-read.js';
+import { WAITING_STATES } from '../spool/queue-stats.js';
+import { attemptLogFields } from '../delivery/results.js';
 import type { Bouncer } from './bouncer.js';
 import type { FailedRecipient } from './dsn.js';
 
@@ -24,15 +32,24 @@ export interface AdministrativeBounceDeps {
   readonly clock: Clock;
 }
 
+export interface BounceOptions {
+  readonly actor: Actor;
+  readonly domain?: string;
+  /** Report what would be bounced, change nothing. */
+  readonly dryRun?: boolean;
+}
+
 export type AdministrativeBounce =
   | { readonly found: false }
-  | { readonly found: true; readonly bounced: readonly string[]; readonly dsn: string | null };
+  | { readonly found: true; readonly sender: string; readonly bounced: readonly string[]; readonly dsn: string | null };
 
-export async function bounceNow(deps: AdministrativeBounceDeps, id: string): Promise<AdministrativeBounce> {
+export async function bounceNow(deps: AdministrativeBounceDeps, id: string, options: BounceOptions): Promise<AdministrativeBounce> {
   const message = showMessage(deps.db, id);
   if (!message) return { found: false };
-  const addresses = message.recipients.filter((r) => WAITING.has(r.state)).map((r) => r.address);
-  if (addresses.length === 0) return { found: true, bounced: [], dsn: null };
+  const domain = options.domain === undefined ? null : lowerDomain(options.domain);
+  const waiting = message.recipients.filter((r) => WAITING.has(r.state) && (domain === null || domainOf(r.address) === domain));
+  const addresses = waiting.map((r) => r.address);
+  if (addresses.length === 0 || options.dryRun) return { found: true, sender: message.sender, bounced: addresses, dsn: null };
   const now = deps.clock.now();
   const failed: FailedRecipient[] = addresses.map((address) => ({
     address,
@@ -43,12 +60,63 @@ export async function bounceNow(deps: AdministrativeBounceDeps, id: string): Pro
     at: now,
   }));
   const originalHeader = message.body ? Buffer.from(splitMessage(message.body).header) : Buffer.alloc(0);
+  const notified = failed.filter((f) => deps.bouncer.noticeTo(message.sender, f.address) !== null);
   const dsn =
-    message.sender === ''
+    notified.length === 0
       ? null
-      : await deps.bouncer.bounce({ queueId: id, sender: message.sender, arrivedAt: message.createdAt, originalHeader }, failed);
-  deps.store.record(addresses.map((address) => bouncedResult(id, address, now)));
-  return { found: true, bounced: addresses, dsn };
+      : await deps.bouncer.bounce({ queueId: id, sender: message.sender, arrivedAt: message.createdAt, originalHeader }, notified);
+  const noticeTo = notified[0] ? deps.bouncer.noticeTo(message.sender, notified[0].address) : null;
+  const results = waiting.map((r) => bouncedResult(id, r.address, now));
+  const log = new AdminLog(deps.db);
+  deps.db.transaction(() => {
+    const finished = deps.store.record(results);
+    log.add(
+      logLines(
+        message,
+        results,
+        waiting.map((r) => r.attempts + 1),
+        { id: dsn, to: noticeTo, rcpts: notified.length },
+        options.actor,
+        now,
+      ),
+    );
+    log.add(finished.map((queueId) => ({ at: now, msg: 'removed', fields: { queueId } })));
+  })();
+  return { found: true, sender: message.sender, bounced: addresses, dsn };
+}
+
+interface Notice {
+  readonly id: string | null;
+  readonly to: string | null;
+  readonly rcpts: number;
+}
+
+function logLines(
+  message: ShownMessage,
+  results: readonly RecipientResult[],
+  attempts: readonly number[],
+  notice: Notice,
+  actor: Actor,
+  now: number,
+): AdminLogLine[] {
+  const dsn = notice.id;
+  const who = message.sender === '' ? 'postmaster' : 'sender';
+  const recipients = results.map((r) => r.address);
+  const source = { id: message.id, sender: message.sender, createdAt: message.createdAt };
+  const admin = { queueId: message.id, from: message.sender, rcpts: recipients.length, recipients, dsn, ...actorFields(actor) };
+  return [
+    { at: now, msg: 'admin bounce', fields: admin },
+    ...results.map((r, i) => ({ at: now, msg: 'delivery bounced', fields: attemptLogFields(source, r, 'bounced', attempts[i] ?? 1) })),
+    ...(dsn === null
+      ? []
+      : [
+          {
+            at: now,
+            msg: `${who} non-delivery notification`,
+            fields: { queueId: message.id, dsn, to: notice.to, rcpts: notice.rcpts },
+          },
+        ]),
+  ];
 }
 
 function bouncedResult(messageId: string, address: string, at: number): RecipientResult {

@@ -13,6 +13,8 @@
 //
 // An expired recipient (given up after delivery.retry.maxLifetime) has Status 4.4.7 and the last
 // reason it was deferred. Parts with 8-bit text say so in Content-Transfer-Encoding.
+// A notice to the postmaster about a null-sender message (a double bounce) has its own subject and
+// explanation, and no X-Smarthost-Sender (there is none).
 import { has8bit } from '../smtp/eight-bit.js';
 import { formatDate } from '../smtp/headers.js';
 import { formatReply, type Reply } from '../smtp/reply.js';
@@ -35,7 +37,10 @@ export interface DsnInput {
   readonly queueId: string;
   /** Queue ID of the DSN itself (for its Message-ID). */
   readonly dsnId: string;
+  /** The failed message's envelope sender ("" for the null sender). */
   readonly sender: string;
+  /** Who the notice goes to: the sender, or the postmaster for a null-sender message. */
+  readonly to: string;
   readonly arrivedAt: number;
   readonly date: number;
   readonly boundary: string;
@@ -68,8 +73,8 @@ function headerSection(input: DsnInput): string {
   const stamp = date.toISOString().replace(/[-:T]/g, '').slice(0, 14);
   return [
     `From: Mail Delivery System <MAILER-DAEMON@${input.hostname}>`,
-    `To: <${input.sender}>`,
-    'Subject: Undelivered Mail Returned to Sender',
+    `To: <${input.to}>`,
+    `Subject: ${input.sender === '' ? 'Postmaster Notice: Undelivered Mail' : 'Undelivered Mail Returned to Sender'}`,
     `Date: ${formatDate(date)}`,
     `Message-ID: <${stamp}.${input.dsnId}@${input.hostname}>`,
     'Auto-Submitted: auto-replied',
@@ -80,14 +85,25 @@ function headerSection(input: DsnInput): string {
   ].join('\r\n');
 }
 
+const TO_SENDER = [
+  "I'm sorry to have to inform you that your message could not",
+  'be delivered to one or more recipients. Its headers are attached below.',
+  '',
+  'For further assistance, please contact your system administrator.',
+];
+
+const TO_POSTMASTER = [
+  'A message with the null sender (a delivery status notification, or a',
+  'bounce relayed for an application) could not be delivered to one or more',
+  'recipients, and there is no sender to return it to. Its headers are',
+  'attached below.',
+];
+
 function explanationText(input: DsnInput): string {
   const lines = [
     `This is the mail system at host ${input.hostname}.`,
     '',
-    "I'm sorry to have to inform you that your message could not",
-    'be delivered to one or more recipients. Its headers are attached below.',
-    '',
-    'For further assistance, please contact your system administrator.',
+    ...(input.sender === '' ? TO_POSTMASTER : TO_SENDER),
     '',
     '                   The mail system',
     '',
@@ -107,7 +123,7 @@ function deliveryStatus(input: DsnInput): string {
   const lines = [
     `Reporting-MTA: dns; ${input.hostname}`,
     `X-Smarthost-Queue-ID: ${input.queueId}`,
-    `X-Smarthost-Sender: rfc822; ${input.sender}`,
+    ...(input.sender === '' ? [] : [`X-Smarthost-Sender: rfc822; ${input.sender}`]),
     `Arrival-Date: ${formatDate(new Date(input.arrivedAt))}`,
     '',
   ];

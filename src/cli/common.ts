@@ -71,10 +71,15 @@ export async function run(body: () => Promise<number | void> | number | void): P
   }
 }
 
-export async function readStdinLine(): Promise<string> {
+/** All of standard input, as UTF-8 text. */
+export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function readStdinLine(): Promise<string> {
+  const text = await readStdin();
   const newline = text.search(/\r?\n/);
   return newline < 0 ? text : text.slice(0, newline);
 }

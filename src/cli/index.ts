@@ -33,6 +33,10 @@ withConfig(program.command('serve'))
     }),
   );
 
+const NO_POSTMASTER =
+  'no postmaster address is configured (postmaster:): RCPT TO:<postmaster> is refused with 501, and a ' +
+  'delivery status notification (or other null-sender message) that cannot be delivered is only logged';
+
 withConfig(program.command('check-config'))
   .description('validate the configuration and the files it names; prints "ok" or the problems')
   .action((options: ConfigOption) =>
@@ -41,6 +45,7 @@ withConfig(program.command('check-config'))
       const problems = checkConfigFiles(config);
       if (problems.length > 0) throw new ConfigError(path, problems);
       process.stdout.write('ok\n');
+      if (!config.postmaster) process.stderr.write(`note: ${NO_POSTMASTER}\n`);
     }),
   );
 

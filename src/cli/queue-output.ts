@@ -1,9 +1,10 @@
-// What `queue list` and `queue show` print: text for people (mailq-like: one block per message, its
-// recipients indented, a summary line) and JSON for programs, in the shape docs/operations.md gives.
+// What `queue list`, `queue show` and `queue summary` print: text for people (mailq-like: one block
+// per message, its recipients indented, a summary line; qshape-like for the summary) and JSON for
+// programs, in the shape docs/operations.md gives.
 // Listings are written as they are read, so a queue of 100,000 messages is never held as one big
 // string.
 import type { ListedMessage, ListedRecipient, ShownMessage } from '../spool/queue-read.js';
-import { RECIPIENT_STATES, type StateCounts } from '../spool/queue-stats.js';
+import { RECIPIENT_STATES, SHAPE_BUCKETS, type DomainShape, type StateCounts } from '../spool/queue-stats.js';
 import { splitMessage } from '../smtp/headers.js';
 import { OutputBuffer, formatAge, formatBytes, isoTime, plural } from './format.js';
 
@@ -149,4 +150,33 @@ function messageContent(m: ShownMessage, options: ShowOptions): string | undefin
   if (!options.headers && !options.body) return undefined;
   if (!m.body) return '(the message body was removed when the message was finished)';
   return (options.body ? m.body : splitMessage(m.body).header).toString('utf8');
+}
+
+/** `queue summary --json`: the buckets' upper bounds in minutes (the last bucket is everything older). */
+export function shapeJson(shape: readonly DomainShape[]): unknown {
+  const total = totalShape(shape);
+  return {
+    buckets: [...SHAPE_BUCKETS.map(String), `${SHAPE_BUCKETS.at(-1)}+`],
+    total: { recipients: total.recipients, byAge: total.byAge },
+    domains: shape.map((d) => ({ domain: d.domain, recipients: d.recipients, byAge: d.byAge })),
+  };
+}
+
+/** `queue summary` as qshape prints it: a TOTAL row, then one row per domain, right-aligned columns. */
+export function shapeText(shape: readonly DomainShape[]): string {
+  const header = ['', 'T', ...SHAPE_BUCKETS.map(String), `${SHAPE_BUCKETS.at(-1)}+`];
+  const rows = [totalShape(shape), ...shape].map((d) => [d.domain, String(d.recipients), ...d.byAge.map(String)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' ');
+  return `${[header, ...rows].map(line).join('\n')}\n`;
+}
+
+function totalShape(shape: readonly DomainShape[]): DomainShape {
+  const byAge = SHAPE_BUCKETS.map(() => 0).concat(0);
+  for (const d of shape) {
+    d.byAge.forEach((n, i) => {
+      byAge[i] = (byAge[i] ?? 0) + n;
+    });
+  }
+  return { domain: 'TOTAL', recipients: byAge.reduce((a, b) => a + b, 0), byAge };
 }

@@ -1,15 +1,17 @@
 // `smarthost status`: the daemon (running or not, pid, version, uptime, bound listeners and metrics
 // endpoint, from the `daemon` row it keeps in the spool), recipients by state, the age of the oldest
 // waiting message, and the attempt outcomes of the last hour. Exit status 0 when the daemon runs,
-// 1 when it does not (the numbers are printed either way).
+// 1 when it does not (the numbers are printed either way). `smarthost healthcheck`: the daemon's
+// /healthz as a command, for container HEALTHCHECKs.
 import type { Command } from 'commander';
 import { VERSION } from '../platform/version.js';
 import { readDaemonInfo, type DaemonInfo } from '../spool/daemon-state.js';
 import { QueueStats, type StateCounts } from '../spool/queue-stats.js';
-import { EXIT, run, spoolFrom, withConfig, type ConfigOption } from './common.js';
+import { CliError, EXIT, run, spoolFrom, withConfig, type ConfigOption } from './common.js';
 import { formatAge, isoTime, printJson } from './format.js';
 
 const HOUR_MS = 3_600_000;
+const HEALTH_TIMEOUT_MS = 5000;
 
 interface Status {
   readonly version: string;
@@ -31,6 +33,43 @@ export function registerStatusCommand(program: Command): void {
         return status.daemon?.running ? EXIT.ok : EXIT.notFound;
       }),
     );
+
+  withConfig(program.command('healthcheck'))
+    .description("ask the running daemon's /healthz (for container HEALTHCHECKs); exit 0 when healthy")
+    .action((options: ConfigOption) => run(() => healthcheck(options)));
+}
+
+/**
+ * `smarthost healthcheck`: GET the running daemon's /healthz, at the metrics address it recorded in
+ * the spool (what it bound for metrics.listen: a container's HEALTHCHECK follows the configuration).
+ * Exit 0 and "ok" when it answers 200; 1 with the reason otherwise (not running, metrics off, 503).
+ */
+async function healthcheck(options: ConfigOption): Promise<number> {
+  const { db } = spoolFrom(options);
+  let info: DaemonInfo | null;
+  try {
+    info = readDaemonInfo(db);
+  } finally {
+    db.close();
+  }
+  if (!info || !isAlive(info.pid)) throw new CliError('unhealthy: the daemon is not running');
+  if (!info.metrics) throw new CliError('no health endpoint: metrics.listen is false');
+  const url = `http://${reachable(info.metrics)}/healthz`;
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
+  } catch (err) {
+    throw new CliError(`unhealthy: ${url}: ${(err as Error).message}`);
+  }
+  const body = await response.text();
+  if (!response.ok) throw new CliError(`unhealthy: ${url}: ${response.status} ${body.trim()}`);
+  process.stdout.write('ok\n');
+  return EXIT.ok;
+}
+
+/** "0.0.0.0:9587" and "[::]:9587" (every address) are reached on loopback. */
+function reachable(address: string): string {
+  return address.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
 }
 
 function readStatus(options: ConfigOption): Status {

@@ -132,6 +132,7 @@ const limits = z.strictObject({
   dataTimeout: z.number().int().positive().default(300),
   minDataRate: z.number().int().nonnegative().default(500),
   junkCommandLimit: z.number().int().positive().default(100),
+  maxErrors: z.number().int().positive().default(20),
   perUser: hourlyQuota.prefault({}),
   users: z.record(z.string(), userQuota).default({}),
 });
@@ -152,12 +153,13 @@ const retry = z.strictObject({
   maxLifetime: seconds.default(432_000),
 });
 
-/** Seconds; Postfix's smtp_connect_timeout, smtp_helo_timeout, smtp_*_timeout and smtp_data_done_timeout. */
+/** Seconds, each bounding its own stage; Postfix's smtp_connect_timeout, smtp_helo_timeout, smtp_*_timeout, smtp_data_done_timeout. */
+const stageTimeout = z.number().int().positive().max(3600);
 const timeouts = z.strictObject({
-  connect: z.number().int().positive().default(30),
-  greeting: z.number().int().positive().default(300),
-  command: z.number().int().positive().default(300),
-  data: z.number().int().positive().default(600),
+  connect: stageTimeout.default(30),
+  greeting: stageTimeout.default(300),
+  command: stageTimeout.default(300),
+  data: stageTimeout.default(600),
 });
 
 const delivery = z.strictObject({
@@ -260,6 +262,10 @@ const configFields = z.strictObject({
   metrics: metrics.prefault({}),
   log: log.prefault({}),
   initialUser: initialUser.optional(),
+  postmaster: z
+    .string()
+    .regex(/^[^@\s<>]+@[^@\s<>]+$/, 'must be an address (postmaster@example.com)')
+    .optional(),
 });
 
 export const configSchema = configFields.superRefine(checkListeners);

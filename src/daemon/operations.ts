@@ -1,6 +1,7 @@
 // What the daemon offers its operator once the pipeline runs: the metrics and health endpoint, the
-// queue gauges, the `daemon` row that `smarthost status` reads, SIGHUP reloads, and the readiness
-// notification to systemd (sent last, when every listener is bound and the spool is open).
+// queue gauges, the `daemon` row that `smarthost status` reads, the queue commands' lines relayed
+// into the log (admin-log.ts), SIGHUP reloads, and the readiness notification to systemd (sent
+// last, when every listener is bound and the spool is open).
 // stop() undoes it all in reverse and is called before the spool closes.
 import type { Config } from '../config/schema.js';
 import type { DkimSigner } from '../dkim/signer.js';
@@ -13,6 +14,7 @@ import { createWriteProbe, recordDaemonStart, recordDaemonStop } from '../spool/
 import { QueueStats, WAITING_STATES } from '../spool/queue-stats.js';
 import type { DiskReserve } from '../spool/reserve.js';
 import type { BoundListener } from '../submission/server.js';
+import { startAdminLogRelay } from './admin-log.js';
 import { HealthCheck, startHttp, type BoundHttp } from './http.js';
 import { createReadyNotifier } from './notify.js';
 import { Reloader } from './reload.js';
@@ -57,6 +59,8 @@ export async function startOperations(deps: OperationsDeps): Promise<Operations>
   const metricsAddress = http ? `${http.address.includes(':') ? `[${http.address}]` : http.address}:${http.port}` : null;
   recordDaemonStart(db, { pid: process.pid, version: VERSION, startedAt: clock.now(), listeners: listenerInfo, metrics: metricsAddress });
 
+  const adminLog = startAdminLogRelay(db, logger);
+
   const reloader = new Reloader(config, { configPath: deps.configPath, logger, dkim: deps.dkim, listeners });
   const onHangup = (): void => {
     logger.info({ signal: 'SIGHUP' }, 'reloading the configuration');
@@ -68,6 +72,7 @@ export async function startOperations(deps: OperationsDeps): Promise<Operations>
   return {
     stop: async () => {
       process.off('SIGHUP', onHangup);
+      adminLog.stop();
       await http?.close();
       recordDaemonStop(db, process.pid);
     },

@@ -1,12 +1,11 @@
 // Connection reuse (Postfix's connection cache). After a transaction that went well, the session is
-// kept idle for a short while (IDLE_MS), keyed by destination host, address and port, and the next
-// request for the same destination takes it instead of connecting again; sessions older than
+// kept idle for a short while (IDLE_MS), keyed by destination host, address, port and TLS policy, and
+// the next request for the same destination and policy takes it instead of connecting again; sessions older than
 // MAX_AGE_MS are closed rather than reused. The pool also counts every open session, idle or busy,
 // so `delivery.concurrency` bounds all connections: when a new one is needed at the limit, an idle
 // one is closed first. closeAll() ends everything at shutdown. `opened` hears of every new connection.
 import type { Destination } from './destinations.js';
-import type { DescribedFailure } from './failure.js';
-import { SmtpSession, type SessionTimeouts } from './session.js';
+import { SmtpSession, type SessionTimeouts, type TlsPolicy, type Trouble } from './session.js';
 import type { TlsInfo } from './types.js';
 
 const IDLE_MS = 2000;
@@ -20,7 +19,7 @@ export interface PoolOptions {
   readonly opened?: (tls: TlsInfo | null) => void;
 }
 
-export type Acquired = { ok: true; session: SmtpSession; reused: boolean } | { ok: false; failure: DescribedFailure };
+export type Acquired = { ok: true; session: SmtpSession; reused: boolean } | { ok: false; trouble: Trouble };
 
 export class ConnectionPool {
   private readonly open = new Set<SmtpSession>();
@@ -28,11 +27,11 @@ export class ConnectionPool {
 
   constructor(private readonly options: PoolOptions) {}
 
-  async acquire(destination: Destination, fresh = false): Promise<Acquired> {
-    const cached = fresh ? undefined : this.takeIdle(keyOf(destination));
+  async acquire(destination: Destination, tls: TlsPolicy, fresh = false): Promise<Acquired> {
+    const cached = fresh ? undefined : this.takeIdle(keyOf(destination, tls));
     if (cached) return { ok: true, session: cached, reused: true };
     if (this.open.size >= this.options.maxOpen) this.closeOldestIdle();
-    const opened = await SmtpSession.open({ destination, hostname: this.options.hostname, timeouts: this.options.timeouts });
+    const opened = await SmtpSession.open({ destination, hostname: this.options.hostname, timeouts: this.options.timeouts, tls });
     if (!opened.ok) return opened;
     const session = opened.session;
     this.options.opened?.(session.tls);
@@ -42,14 +41,14 @@ export class ConnectionPool {
   }
 
   /** Keep the session for reuse when `healthy`, else close it. */
-  release(destination: Destination, session: SmtpSession, healthy: boolean): void {
+  release(destination: Destination, tls: TlsPolicy, session: SmtpSession, healthy: boolean): void {
     if (!healthy || !session.usable || Date.now() - session.openedAt > MAX_AGE_MS) {
       session.quit();
       return;
     }
     const timer = setTimeout(() => this.expire(session), IDLE_MS);
     timer.unref();
-    this.idle.set(session, { key: keyOf(destination), timer });
+    this.idle.set(session, { key: keyOf(destination, tls), timer });
   }
 
   closeAll(): void {
@@ -91,6 +90,6 @@ export class ConnectionPool {
   }
 }
 
-function keyOf(d: Destination): string {
-  return `${d.host}|${d.address}|${d.port}`;
+function keyOf(d: Destination, tls: TlsPolicy): string {
+  return `${d.host}|${d.address}|${d.port}|${tls}`;
 }

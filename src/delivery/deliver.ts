@@ -1,75 +1,137 @@
 // One delivery attempt for one request (one message, one domain): find the destinations, then try
-// them in order. A destination that cannot be reached or refuses the session (connect failure,
-// timeout, greeting or EHLO refusal, failed TLS handshake) passes the request on to the next; once a
-// server has taken part in a transaction its answers are final for this attempt. A cached connection
-// that turns out to be dead before the server answered anything is replaced by a fresh one to the same
-// address. When every destination failed, all recipients are deferred with the last failure.
-// Envelope: BODY=8BITMIME when the message has 8-bit bytes and the server offers it (otherwise it is
-// sent as is), SIZE when offered; non-ASCII addresses need the server's SMTPUTF8, else they bounce
-// with 5.6.7 (RFC 6531). No scheduling and no spool here: this could run in a worker thread.
+// them in order until every recipient has a final answer or the attempt runs out of servers
+// (Postfix's smtp_connect.c). reply-policy.ts says what each answer means.
+//
+// The final-server rule: a temporary failure at a server that is not the final one keeps the
+// recipients it concerns for the next server, at once; only the final server's temporary failure
+// defers them. A server that fails during set-up (connect, greeting, EHLO, TLS) passes every
+// recipient on and does not count; a server that took part in a transaction counts as a session,
+// and the final server is the last address, or the one whose session reaches MX_SESSION_LIMIT
+// (Postfix's smtp_mx_session_limit). Recipients still pending when the servers run out are deferred
+// with their last reason. Recipients settled by a server (delivered, bounced) are never sent again.
+// A cached connection that turns out to be dead before the server answered anything is replaced by
+// a fresh one to the same address.
+// Envelope (envelopeOf, the one place it is built): BODY=8BITMIME when the message has 8-bit bytes
+// and the server offers it, SIZE when offered; non-ASCII addresses need the server's SMTPUTF8, else
+// those recipients bounce with 5.6.7 (RFC 6531). No scheduling and no spool here: this could run in
+// a worker thread.
+import type { Logger } from '../platform/logger.js';
 import { has8bit, isNonAscii } from '../smtp/eight-bit.js';
-import { reply } from '../smtp/reply.js';
+import { formatReply, reply } from '../smtp/reply.js';
 import type { ConnectionPool } from './connection-pool.js';
 import type { Destination, DestinationResolver } from './destinations.js';
-import { hostName, type DescribedFailure } from './failure.js';
-import type { Envelope, SmtpSession } from './session.js';
-import { transactionOutcomes } from './transaction.js';
-import { outcomeForAll, type DeliveryRequest, type Outcome, type Relay } from './types.js';
+import { describe, relayName, smtputf8NotOffered, transactionVerdicts, type Said, type Verdict } from './reply-policy.js';
+import type { Envelope, SmtpSession, TlsPolicy } from './session.js';
+import { outcomeForAll, type DeliveryRequest, type Outcome, type Relay, type TlsInfo } from './types.js';
 
+/** Servers an attempt may hold a transaction with (Postfix's smtp_mx_session_limit). */
+export const MX_SESSION_LIMIT = 2;
+
+/** What one server made of the recipients it was given. */
 type Tried =
-  | { readonly done: true; readonly outcomes: Outcome[] }
-  | { readonly done: false; readonly failure: DescribedFailure; readonly relay: Relay };
+  | { readonly session: false; readonly said: Said; readonly relay: Relay }
+  | { readonly session: true; readonly verdicts: readonly Verdict[]; readonly relay: Relay; readonly tls: TlsInfo | null };
+
+interface Last {
+  readonly said: Said;
+  readonly relay: Relay | null;
+  readonly tls: TlsInfo | null;
+}
+
+const NOWHERE: Last = { said: { reply: reply(451, '4.4.1', 'no destination to try'), remote: false }, relay: null, tls: null };
+
+export interface DelivererDeps {
+  readonly destinations: DestinationResolver;
+  readonly pool: ConnectionPool;
+  readonly logger?: Logger;
+}
 
 export class SmtpDeliverer {
-  constructor(
-    private readonly destinations: DestinationResolver,
-    private readonly pool: ConnectionPool,
-  ) {}
+  constructor(private readonly deps: DelivererDeps) {}
 
   readonly deliver = async (request: DeliveryRequest): Promise<Outcome[]> => {
-    const answer = await this.destinations.resolve(request.domain);
+    const answer = await this.deps.destinations.resolve(request.domain);
     if (!answer.ok) return outcomeForAll(request, { status: answer.status, reply: answer.reply, remote: false, relay: null, tls: null });
-    let last: Extract<Tried, { done: false }> | null = null;
-    for (const destination of answer.destinations) {
-      const tried = await this.tryDestination(request, destination);
-      if (tried.done) return tried.outcomes;
-      last = tried;
+    const outcomes = new Map<string, Outcome>();
+    const last = new Map<string, Last>();
+    let pending = [...request.recipients];
+    let sessions = 0;
+    const servers = answer.destinations;
+    for (let i = 0; i < servers.length && pending.length > 0 && sessions < MX_SESSION_LIMIT; i++) {
+      const server = servers[i] as Destination;
+      const final = i === servers.length - 1 || sessions + 1 === MX_SESSION_LIMIT;
+      const tried = await this.tryServer(request, pending, server, final);
+      if (!tried.session) {
+        for (const r of pending) last.set(r, { said: tried.said, relay: tried.relay, tls: null });
+        if (i < servers.length - 1) this.skipped(request, tried.relay, pending.length, tried.said);
+        continue;
+      }
+      sessions++;
+      const kept: string[] = [];
+      pending.forEach((recipient, n) => {
+        const verdict = tried.verdicts[n] as Verdict;
+        const fields = { reply: verdict.said.reply, remote: verdict.said.remote, command: verdict.said.command, relay: tried.relay };
+        if (verdict.status === 'kept') {
+          kept.push(recipient);
+          last.set(recipient, { said: verdict.said, relay: tried.relay, tls: tried.tls });
+        } else outcomes.set(recipient, { recipient, status: verdict.status, ...fields, tls: tried.tls });
+      });
+      const why = last.get(kept[0] as string);
+      if (why && i < servers.length - 1 && !final) this.skipped(request, tried.relay, kept.length, why.said);
+      pending = kept;
     }
-    const failure = last?.failure ?? { reply: reply(451, '4.4.1', 'no destination to try'), remote: false };
-    return outcomeForAll(request, { status: 'deferred', ...failure, relay: last?.relay ?? null, tls: null });
+    for (const recipient of pending) {
+      const { said, relay, tls } = last.get(recipient) ?? NOWHERE;
+      outcomes.set(recipient, { recipient, status: 'deferred', reply: said.reply, remote: said.remote, command: said.command, relay, tls });
+    }
+    return request.recipients.map((r) => outcomes.get(r) as Outcome);
   };
 
-  private async tryDestination(request: DeliveryRequest, destination: Destination): Promise<Tried> {
+  private async tryServer(request: DeliveryRequest, recipients: readonly string[], server: Destination, final: boolean): Promise<Tried> {
+    const tls: TlsPolicy = 'may';
     for (const fresh of [false, true]) {
-      const acquired = await this.pool.acquire(destination, fresh);
-      if (!acquired.ok) return { done: false, failure: acquired.failure, relay: destination };
+      const acquired = await this.deps.pool.acquire(server, tls, fresh);
+      if (!acquired.ok) return { session: false, said: describe(acquired.trouble, server), relay: server };
       const { session, reused } = acquired;
-      if (needsSmtputf8(request) && !session.supports('SMTPUTF8')) {
-        this.pool.release(destination, session, true);
-        return { done: true, outcomes: smtputf8Refused(request, session) };
+      if (needsSmtputf8(request, recipients) && !session.supports('SMTPUTF8')) {
+        this.deps.pool.release(server, tls, session, true);
+        const said = smtputf8NotOffered(session.relay);
+        return { session: true, verdicts: recipients.map(() => ({ status: 'bounced', said })), relay: session.relay, tls: session.tls };
       }
-      const result = await session.send(envelopeOf(request), request.body);
-      const silent = !result.ok && !result.error.response && result.accepted.length === 0 && result.rejected.size === 0;
+      const result = await session.send(envelopeOf(request, recipients, session), request.body);
+      const t = result.trouble;
+      const silent = t !== null && t.cause === 'lost' && result.mailRefused === null && result.accepted.length + result.refused.size === 0;
       if (reused && silent) {
         session.close();
         continue;
       }
-      this.pool.release(destination, session, result.ok);
-      return { done: true, outcomes: transactionOutcomes(request.recipients, result, session.relay, session.tls) };
+      this.deps.pool.release(server, tls, session, t === null);
+      return {
+        session: true,
+        verdicts: transactionVerdicts(recipients, result, session.relay, final),
+        relay: session.relay,
+        tls: session.tls,
+      };
     }
-    return { done: false, failure: { reply: reply(451, '4.4.2', 'connection lost twice'), remote: false }, relay: destination };
+    const lost = reply(451, '4.4.2', 'connection lost twice');
+    return { session: false, said: { reply: lost, remote: false }, relay: server };
+  }
+
+  /** Why a server was passed over for the next one (Postfix logs this too). */
+  private skipped(request: DeliveryRequest, relay: Relay, rcpts: number, why: Said): void {
+    this.deps.logger?.info(
+      { queueId: request.queueId, relay: relayName(relay), rcpts, reply: formatReply(why.reply) },
+      'temporary failure; trying the next server',
+    );
   }
 }
 
-function needsSmtputf8(request: DeliveryRequest): boolean {
-  return isNonAscii(request.sender) || request.recipients.some(isNonAscii);
+function needsSmtputf8(request: DeliveryRequest, recipients: readonly string[]): boolean {
+  return isNonAscii(request.sender) || recipients.some(isNonAscii);
 }
 
-function smtputf8Refused(request: DeliveryRequest, session: SmtpSession): Outcome[] {
-  const refusal = reply(550, '5.6.7', `SMTPUTF8 is required, but was not offered by host ${hostName(session.relay)}`);
-  return outcomeForAll(request, { status: 'bounced', reply: refusal, remote: false, relay: session.relay, tls: session.tls });
-}
-
-function envelopeOf(request: DeliveryRequest): Envelope {
-  return { from: request.sender, to: request.recipients, size: request.body.length, use8BitMime: has8bit(request.body) };
+/** The envelope sent to the next hop: the one place it is built. */
+function envelopeOf(request: DeliveryRequest, recipients: readonly string[], session: SmtpSession): Envelope {
+  const smtputf8 = needsSmtputf8(request, recipients) && session.supports('SMTPUTF8');
+  return { from: request.sender, to: recipients, size: request.body.length, use8BitMime: has8bit(request.body), smtputf8 };
 }

@@ -18,7 +18,7 @@ import type { MxRecord, Resolver } from '../platform/resolver.js';
 import { isNotFound } from '../platform/resolver.js';
 import { reply, type Reply } from '../smtp/reply.js';
 import { isPrivateAddress } from './address-policy.js';
-import { hostName } from './failure.js';
+import { hostName } from './reply-policy.js';
 import { RouteTable } from './routes.js';
 import type { OutcomeStatus, Relay } from './types.js';
 

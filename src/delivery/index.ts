@@ -53,11 +53,14 @@ export function createDelivery(deps: DeliveryDeps): DeliveryWorker {
   const t = d.timeouts;
   const timeouts = { connect: t.connect * 1000, greeting: t.greeting * 1000, command: t.command * 1000, data: t.data * 1000 };
   const pool = new ConnectionPool({ hostname: config.hostname, timeouts, maxOpen: d.concurrency, opened });
-  const bouncer = new Bouncer({ enqueuer: deps.enqueuer, ids: deps.ids, clock: deps.clock, hostname: config.hostname }, deps.signer);
+  const bouncer = new Bouncer(
+    { enqueuer: deps.enqueuer, ids: deps.ids, clock: deps.clock, hostname: config.hostname, postmaster: config.postmaster },
+    deps.signer,
+  );
   const worker = new DeliveryWorker(
     {
       store,
-      deliver: new SmtpDeliverer(destinations, pool).deliver,
+      deliver: new SmtpDeliverer({ destinations, pool, logger }).deliver,
       bouncer,
       clock: deps.clock,
       logger,

@@ -6,7 +6,8 @@
 // failed for good wait for the rest of their round (jobs.ts); then one DSN covers them all, and their
 // final state is recorded only once the DSN is committed, so a crash in between repeats the attempt
 // (and perhaps the DSN) rather than losing the DSN. If the DSN cannot be spooled they stay deferred
-// and are tried again after minBackoff. Null-sender messages never bounce.
+// and are tried again after minBackoff. Null-sender messages never go back to their sender; their
+// failures go to the postmaster when one is configured (bouncer.ts).
 // Outcomes the spool does not take (a full disk) are kept and written again every second, never
 // dropped: dropping them would have the recipients delivered a second time once their lease ran out.
 import type { Bouncer } from '../bounce/bouncer.js';
@@ -61,8 +62,9 @@ export class OutcomeRecorder {
       const judged = judge(message, recipient, outcome, now, this.deps.retry, this.deps.random);
       logAttempt(this.deps.logger, message, judged, recipient.attempts + 1);
       this.count(judged.result, message.createdAt);
-      if (judged.failed && message.sender !== '') round.failures.push({ result: judged.result, failed: judged.failed });
-      else this.record(judged.result);
+      if (judged.failed && this.deps.bouncer.noticeTo(message.sender, recipient.address) !== null) {
+        round.failures.push({ result: judged.result, failed: judged.failed });
+      } else this.record(judged.result);
     });
     round.pending--;
     if (round.pending === 0 && round.failures.length > 0) void this.bounce(message, round);
@@ -130,10 +132,9 @@ export class OutcomeRecorder {
         originalHeader: round.originalHeader ?? Buffer.alloc(0),
       };
       const dsnId = await this.deps.bouncer.bounce(source, failed);
-      this.deps.logger.info(
-        { queueId: message.id, dsn: dsnId, to: message.sender, rcpts: failed.length },
-        'sender non-delivery notification',
-      );
+      const to = this.deps.bouncer.noticeTo(message.sender, failed[0]?.address ?? '');
+      const who = message.sender === '' ? 'postmaster' : 'sender';
+      this.deps.logger.info({ queueId: message.id, dsn: dsnId, to, rcpts: failed.length }, `${who} non-delivery notification`);
       for (const f of round.failures) this.record(f.result);
     } catch (err) {
       this.deps.logger.error({ queueId: message.id, err }, 'cannot queue the delivery status notification; will try again');

@@ -9,7 +9,7 @@ import type { Logger } from '../platform/logger.js';
 import { formatReply } from '../smtp/reply.js';
 import type { RecipientResult } from '../spool/delivery-store.js';
 import { backoffMs, isExpired, type RetrySchedule } from './backoff.js';
-import { relayName } from './failure.js';
+import { relayName } from './reply-policy.js';
 import type { JobMessage, JobRecipient } from './jobs.js';
 import type { Outcome, TlsInfo } from './types.js';
 
@@ -66,19 +66,25 @@ export function tlsText(tls: TlsInfo | null): string {
 }
 
 export function logAttempt(logger: Logger, message: JobMessage, judged: Judged, attempts: number): void {
-  const r = judged.result;
-  logger.info(
-    {
-      queueId: message.id,
-      from: message.sender,
-      to: r.address,
-      relay: r.relay ?? 'none',
-      delay: Math.round((r.at - message.createdAt) / 10) / 100,
-      attempts,
-      tls: r.tls ?? 'none',
-      status: judged.status,
-      reply: r.reply,
-    },
-    `delivery ${judged.status}`,
-  );
+  logger.info(attemptLogFields(message, judged.result, judged.status, attempts), `delivery ${judged.status}`);
+}
+
+/** The fields of a recipient's "delivery STATUS" line (also written for `queue bounce`). */
+export function attemptLogFields(
+  message: Pick<JobMessage, 'id' | 'sender' | 'createdAt'>,
+  r: RecipientResult,
+  status: LogStatus,
+  attempts: number,
+): Record<string, string | number> {
+  return {
+    queueId: message.id,
+    from: message.sender,
+    to: r.address,
+    relay: r.relay ?? 'none',
+    delay: Math.round((r.at - message.createdAt) / 10) / 100,
+    attempts,
+    tls: r.tls ?? 'none',
+    status,
+    reply: r.reply,
+  };
 }

@@ -1,20 +1,40 @@
-// One SMTP client connection to one destination address, on nodemailer's SMTPConnection: connect,
-// greeting, EHLO with our hostname, STARTTLS whenever it is offered (opportunistic: certificates are
-// not enforced, but whether the chain and name verified is recorded), then any number of
-// transactions while the connection stays healthy. Timeouts: connect, greeting (which also bounds
-// the STARTTLS handshake), command (inactivity while waiting for any reply) and data (the whole
-// transaction, MAIL FROM to the final reply). A STARTTLS command the server refuses continues in
-// plaintext; a failed TLS handshake fails the connection (it is not retried in plaintext).
+// One SMTP client connection to one destination address: TCP connect, greeting, EHLO with our
+// hostname, STARTTLS as the attempt's TLS policy says, then any number of transactions while the
+// connection stays healthy. nodemailer's SMTPConnection speaks the protocol; what it keeps private
+// is read through nodemailer-adapter.ts.
 //
-// nodemailer keeps two facts private that delivery needs: which extensions the server announced
-// (SMTPUTF8) and the per-recipient bookkeeping of a transaction that failed after RCPT. They are read
-// here, in one place, through narrow types (`internals`).
-import { isIP } from 'node:net';
+// TLS policy (a parameter of each session, Postfix's smtp_tls_security_level): 'none' never sends
+// STARTTLS; 'may' uses it when offered (a refused STARTTLS command continues in plaintext) without
+// enforcing certificates, recording whether the chain and name verified; 'encrypt' has no session
+// without TLS (STARTTLS not offered, refused or a failed handshake all fail the session). Whether a
+// failed handshake is retried in plaintext is the caller's decision (deliver.ts).
+//
+// Timeouts, each bounding its own stage only (Postfix's smtp_*_timeout):
+//   connect   the TCP connection (smtp_connect_timeout)
+//   greeting  each set-up step: the 220 greeting, the EHLO reply, the STARTTLS reply and the TLS
+//             handshake (smtp_helo_timeout, smtp_starttls_timeout)
+//   command   each reply after set-up: MAIL FROM, RCPT TO, DATA, and silence while the message is
+//             sent (smtp_mail_timeout, smtp_rcpt_timeout, smtp_data_init/xfer_timeout)
+//   data      the reply after the end of the message data (smtp_data_done_timeout)
+//
+// Failures come back as values (Trouble: where it happened, and the server's reply or the cause);
+// reply-policy.ts turns them into replies and recipient outcomes.
+import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { PassThrough } from 'node:stream';
 import type { Destination } from './destinations.js';
-import { describeFailure, type DescribedFailure, type SmtpFailure } from './failure.js';
+import {
+  activeSocket,
+  announcedExtensions,
+  createClient,
+  envelopeReplies,
+  setReplyTimeout,
+  type EnvelopeReplies,
+  type SMTPConnection,
+} from './nodemailer-adapter.js';
 import type { Relay, TlsInfo } from './types.js';
+
+export type TlsPolicy = 'none' | 'may' | 'encrypt';
 
 export interface SessionTimeouts {
   readonly connect: number;
@@ -29,6 +49,23 @@ export interface SessionOptions {
   readonly hostname: string;
   /** Milliseconds. */
   readonly timeouts: SessionTimeouts;
+  readonly tls: TlsPolicy;
+}
+
+/** Where in the conversation something happened. */
+export type Stage = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'mail' | 'rcpt' | 'data' | 'message' | 'end-of-data';
+
+/** Why a step failed, when the server's own reply is not the whole story. */
+export type Cause = 'reply' | 'refused' | 'unreachable' | 'timeout' | 'lost' | 'tls' | 'protocol' | 'too-big';
+
+/** Something that went wrong, as the session saw it. */
+export interface Trouble {
+  readonly stage: Stage;
+  readonly cause: Cause;
+  /** The server's reply, when it said something ("421 4.3.2 closing"). */
+  readonly response?: string;
+  /** A system or library detail (ECONNRESET, the TLS library's message …). */
+  readonly detail?: string;
 }
 
 export interface Envelope {
@@ -36,98 +73,134 @@ export interface Envelope {
   readonly to: readonly string[];
   readonly size: number;
   readonly use8BitMime: boolean;
+  /** Send the SMTPUTF8 parameter (the server must have offered it). */
+  readonly smtputf8: boolean;
 }
 
-/** What the server answered in a transaction: per-recipient RCPT refusals and the final reply. */
-export type SendResult =
-  | { readonly ok: true; readonly response: string; readonly rejected: ReadonlyMap<string, SmtpFailure> }
-  | {
-      readonly ok: false;
-      readonly error: SmtpFailure;
-      readonly accepted: readonly string[];
-      readonly rejected: ReadonlyMap<string, SmtpFailure>;
-    };
-
-interface RejectedError extends SmtpFailure {
-  readonly recipient?: string;
+/** What the server answered in one transaction. */
+export interface TransactionResult extends EnvelopeReplies {
+  /** The reply to the end of data (2xx: taken for every accepted recipient), when it came. */
+  readonly dataReply: string | null;
+  /** What ended the transaction before that reply; null when the server answered the message. */
+  readonly trouble: Trouble | null;
 }
 
-interface Internals {
-  _supportedExtensions?: string[];
-  _envelope?: { accepted?: string[]; rejectedErrors?: RejectedError[] } | false;
+export type Opened = { readonly ok: true; readonly session: SmtpSession } | { readonly ok: false; readonly trouble: Trouble };
+
+/** The fields of a nodemailer error that matter here. */
+interface ClientError {
+  readonly message?: string;
+  readonly code?: string;
+  readonly originalCode?: string;
+  readonly response?: string;
+  readonly command?: string;
 }
 
-function internals(connection: SMTPConnection): Internals {
-  return connection as unknown as Internals;
-}
+const STAGE_OF_COMMAND: ReadonlyArray<[RegExp, Stage]> = [
+  [/^(EHLO|HELO|LHLO) /i, 'ehlo'],
+  [/^STARTTLS/i, 'starttls'],
+  [/^MAIL FROM:/i, 'mail'],
+  [/^RCPT TO:/i, 'rcpt'],
+  [/^DATA/i, 'data'],
+];
 
 export class SmtpSession {
   readonly openedAt = Date.now();
   private ended = false;
   private readonly endListeners: Array<() => void> = [];
-  private inFlight: ((err: SmtpFailure | null) => void) | null = null;
+  private inFlight: ((err: ClientError | null, response?: string) => void) | null = null;
+  private current: Envelope | null = null;
+  private stage: Stage = 'greeting';
+  private lastError: ClientError = { code: 'ECONNECTION', message: 'connection closed' };
+  private connection!: SMTPConnection;
 
   private constructor(
-    private readonly connection: SMTPConnection,
     readonly relay: Relay,
-    readonly tls: TlsInfo | null,
-    private readonly dataTimeout: number,
-  ) {
-    // nodemailer emits 'error', then closes ('end'), then fails the transaction: keep the error so
-    // the transaction in flight ends with it rather than with a bare "connection closed".
-    let lastError: SmtpFailure = { code: 'ECONNECTION', message: 'connection closed' };
-    connection.on('error', (err: SmtpFailure) => (lastError = err));
-    connection.once('end', () => {
-      this.ended = true;
-      this.inFlight?.(lastError);
-      for (const listener of this.endListeners.splice(0)) listener();
-    });
+    private readonly timeouts: SessionTimeouts,
+  ) {}
+
+  /** Connect through greeting, EHLO and STARTTLS; a failure says where and why. */
+  static async open(options: SessionOptions): Promise<Opened> {
+    const { destination: d, timeouts } = options;
+    const connected = await connectSocket(d, timeouts.connect);
+    if (!connected.ok) return connected;
+    const session = new SmtpSession(d, timeouts);
+    return session.start(connected.socket, options);
   }
 
-  /** Connect through greeting, EHLO and STARTTLS; a failure says why, as a reply. */
-  static open(options: SessionOptions): Promise<{ ok: true; session: SmtpSession } | { ok: false; failure: DescribedFailure }> {
-    const { destination: d, timeouts } = options;
-    const relay: Relay = d;
-    const servername = isIP(d.host) === 0 ? d.host : undefined;
-    const connection = new SMTPConnection({
-      host: d.address,
-      port: d.port,
+  private start(socket: net.Socket, options: SessionOptions): Promise<Opened> {
+    const servername = net.isIP(options.destination.host) === 0 ? options.destination.host : undefined;
+    const starttls = options.tls === 'encrypt' ? 'required' : options.tls;
+    this.connection = createClient({
+      socket,
       name: options.hostname,
       servername,
-      opportunisticTLS: true,
-      tls: { rejectUnauthorized: false, ...(servername ? { servername } : {}) },
-      connectionTimeout: timeouts.connect,
-      greetingTimeout: timeouts.greeting,
-      socketTimeout: timeouts.command,
-      socketCloseTimeout: 1000,
-      logger: false,
+      starttls,
+      stepTimeout: this.timeouts.greeting,
+      onCommand: (line) => this.onCommand(line),
     });
+    const connection = this.connection;
     return new Promise((resolve) => {
-      let failed = false;
-      const fail = (err: SmtpFailure): void => {
-        if (failed) return;
-        failed = true;
-        resolve({ ok: false, failure: describeFailure(err, relay, 'connecting') });
+      let settled = false;
+      const fail = (err: ClientError): void => {
+        if (settled) return;
+        settled = true;
+        resolve({ ok: false, trouble: this.troubleOf(err) });
         connection.close();
       };
       connection.on('error', fail);
-      connection.once('end', () => fail({ code: 'ECONNECTION', message: 'connection closed' }));
+      connection.once('end', () => setImmediate(() => fail({ code: 'ECONNECTION', message: 'connection closed' })));
       connection.connect((err) => {
+        if (err) return fail(err);
+        if (settled) return;
+        settled = true;
         connection.removeAllListeners('error');
         connection.removeAllListeners('end');
-        if (err) return fail(err);
-        resolve({ ok: true, session: new SmtpSession(connection, relay, tlsOf(connection), timeouts.data) });
+        this.watch();
+        setReplyTimeout(connection, this.timeouts.command);
+        resolve({ ok: true, session: this });
       });
     });
   }
 
+  /** After set-up: keep the last error, so that a transaction cut short ends with it. */
+  private watch(): void {
+    this.connection.on('error', (err: ClientError) => (this.lastError = err));
+    this.connection.once('end', () => {
+      this.ended = true;
+      // nodemailer hangs up before it calls back with the reply that ended the transaction (a
+      // 421, say): let its callback come first, so the server's own words are kept.
+      const inFlight = this.inFlight;
+      if (inFlight) setImmediate(() => inFlight(this.lastError));
+      for (const listener of this.endListeners.splice(0)) listener();
+    });
+  }
+
+  private onCommand(line: string): string {
+    const stage = STAGE_OF_COMMAND.find(([pattern]) => pattern.test(line))?.[1];
+    if (stage && !(this.pipelined && (stage === 'rcpt' || stage === 'data'))) this.stage = stage;
+    if (stage === 'mail' && this.current?.smtputf8 && !/ SMTPUTF8(\s|$)/i.test(line)) return `${line} SMTPUTF8`;
+    return line;
+  }
+
+  private get pipelined(): boolean {
+    return this.current !== null && this.supports('PIPELINING');
+  }
+
+  get tls(): TlsInfo | null {
+    const socket = activeSocket(this.connection);
+    if (!this.connection.secure || !socket) return null;
+    const tls = socket as TLSSocket;
+    return { version: tls.getProtocol() ?? 'TLS', cipher: tls.getCipher()?.name ?? 'unknown', verified: tls.authorized };
+  }
+
   get usable(): boolean {
-    const socket = this.connection._socket;
+    const socket = activeSocket(this.connection);
     return !this.ended && !!socket && !socket.destroyed && socket.writable;
   }
 
   supports(extension: string): boolean {
-    return internals(this.connection)._supportedExtensions?.includes(extension) ?? false;
+    return announcedExtensions(this.connection).includes(extension);
   }
 
   onEnd(listener: () => void): void {
@@ -136,35 +209,63 @@ export class SmtpSession {
   }
 
   /** One transaction. Never rejects: failures come back as values. */
-  send(envelope: Envelope, body: Buffer): Promise<SendResult> {
+  send(envelope: Envelope, body: Buffer): Promise<TransactionResult> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        finish({ code: 'ETIMEDOUT', timeoutType: 'DATA_TIMEOUT', message: 'transaction timed out' });
-        this.close();
-      }, this.dataTimeout);
-      const finish = (err: SmtpFailure | null, info?: { response: string; rejectedErrors?: RejectedError[] }): void => {
+      const finish = (err: ClientError | null, response?: string): void => {
         if (this.inFlight !== finish) return;
         this.inFlight = null;
-        clearTimeout(timer);
-        resolve(
-          err || !info ? this.failed(err ?? {}) : { ok: true, response: info.response, rejected: byRecipient(info.rejectedErrors ?? []) },
-        );
+        resolve(this.resultOf(envelope, err, response ?? null));
+        this.current = null;
+        if (!this.ended) setReplyTimeout(this.connection, this.timeouts.command);
       };
       this.inFlight = finish;
+      this.current = envelope;
       if (this.ended) return finish({ code: 'ECONNECTION', message: 'connection closed' });
-      const nodemailerEnvelope = { from: envelope.from, to: [...envelope.to], size: envelope.size, use8BitMime: envelope.use8BitMime };
-      this.connection.send(nodemailerEnvelope, body, (err, info) => finish(err ?? null, info));
+      const message = new PassThrough();
+      message.once('resume', () => (this.stage = 'message'));
+      message.once('end', () => {
+        this.stage = 'end-of-data';
+        setReplyTimeout(this.connection, this.timeouts.data);
+      });
+      message.end(body);
+      const to = [...envelope.to];
+      this.connection.send({ from: envelope.from, to, size: envelope.size, use8BitMime: envelope.use8BitMime }, message, (err, info) =>
+        finish(err ?? null, info?.response),
+      );
     });
   }
 
-  private failed(error: SmtpFailure): SendResult {
-    const state = internals(this.connection)._envelope;
-    return {
-      ok: false,
-      error,
-      accepted: state ? [...(state.accepted ?? [])] : [],
-      rejected: byRecipient(state ? (state.rejectedErrors ?? []) : []),
-    };
+  private resultOf(envelope: Envelope, err: ClientError | null, response: string | null): TransactionResult {
+    const replies = envelopeReplies(this.connection);
+    if (!err) return { ...replies, dataReply: response, trouble: null };
+    const trouble = this.troubleOf(err, envelope.to.length, replies);
+    const dataReply = trouble.stage === 'end-of-data' && trouble.response ? trouble.response : null;
+    return { ...replies, dataReply, trouble };
+  }
+
+  private troubleOf(err: ClientError, recipients = 0, replies?: EnvelopeReplies): Trouble {
+    const stage = this.failedStage(err, recipients, replies);
+    const response = typeof err.response === 'string' && /^[45]\d\d/.test(err.response) ? err.response : undefined;
+    const detail = err.originalCode ?? err.message?.split('\n')[0];
+    if (stage === 'starttls' || err.code === 'ETLS') return { stage: 'starttls', cause: 'tls', response, detail };
+    if (response) return { stage, cause: 'reply', response };
+    if (err.code === 'ETIMEDOUT') return { stage, cause: 'timeout' };
+    if (err.code === 'EMESSAGE' && err.command === 'MAIL FROM') return { stage: 'mail', cause: 'too-big', detail: err.message };
+    if (err.code === 'EPROTOCOL') return { stage, cause: 'protocol', detail };
+    return { stage, cause: 'lost', ...(err.originalCode ? { detail: err.originalCode } : {}) };
+  }
+
+  /** The stage a failure interrupted; in a pipelined envelope, judged by the replies that came. */
+  private failedStage(err: ClientError, recipients: number, replies?: EnvelopeReplies): Stage {
+    if (err.command === 'MAIL FROM' && (err.response || err.code === 'EMESSAGE')) return 'mail';
+    if (err.command === 'RCPT TO' && err.response) return 'rcpt';
+    if (err.command === 'DATA' && err.code === 'EMESSAGE') return 'end-of-data';
+    if (err.command === 'DATA' && err.response) return 'data';
+    if (this.stage !== 'mail' || !replies || !this.supports('PIPELINING')) return this.stage;
+    const answered = replies.accepted.length + replies.refused.size;
+    if (answered === 0 && !replies.mailRefused) return 'mail';
+    const lastRcptReply = err.response !== undefined && [...replies.refused.values()].includes(err.response);
+    return answered < recipients || lastRcptReply ? 'rcpt' : 'data';
   }
 
   /** Polite close: QUIT, then the socket. */
@@ -178,12 +279,23 @@ export class SmtpSession {
   }
 }
 
-function byRecipient(errors: readonly RejectedError[]): ReadonlyMap<string, SmtpFailure> {
-  return new Map(errors.filter((e) => e.recipient !== undefined).map((e) => [e.recipient ?? '', e]));
-}
-
-function tlsOf(connection: SMTPConnection): TlsInfo | null {
-  if (!connection.secure || !connection._socket) return null;
-  const socket = connection._socket as TLSSocket;
-  return { version: socket.getProtocol() ?? 'TLS', cipher: socket.getCipher()?.name ?? 'unknown', verified: socket.authorized };
+/** The TCP connection, bounded by the connect timeout. */
+function connectSocket(d: Destination, timeoutMs: number): Promise<{ ok: true; socket: net.Socket } | { ok: false; trouble: Trouble }> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: d.address, port: d.port });
+    const done = (result: { ok: true; socket: net.Socket } | { ok: false; trouble: Trouble }): void => {
+      clearTimeout(timer);
+      socket.removeListener('error', onError);
+      if (!result.ok) socket.destroy();
+      resolve(result);
+    };
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const code = err.code ?? '';
+      const cause = code === 'ECONNREFUSED' ? 'refused' : code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? 'unreachable' : 'lost';
+      done({ ok: false, trouble: { stage: 'connect', cause, detail: code || err.message } });
+    };
+    const timer = setTimeout(() => done({ ok: false, trouble: { stage: 'connect', cause: 'timeout' } }), timeoutMs);
+    socket.once('error', onError);
+    socket.once('connect', () => done({ ok: true, socket }));
+  });
 }

@@ -80,7 +80,7 @@ export class Metrics {
   });
   readonly sessionsEnded = new Counter({
     name: 'smarthost_sessions_ended_total',
-    help: 'Sessions ended by the server, by reason (command_timeout, data_timeout, junk_commands)',
+    help: 'Sessions ended by the server, by reason (command_timeout, data_timeout, junk_commands, too_many_errors)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

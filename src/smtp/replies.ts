@@ -10,8 +10,6 @@ export const Replies = {
   authzidRefused: reply(535, '5.7.8', 'Error: authentication failed: authorization identity must equal the user name'),
   senderNotOwned: (address: string, user: string): Reply =>
     reply(553, '5.7.1', `<${address}>: Sender address rejected: not owned by user ${user}`),
-  nullSenderRefused: (user: string): Reply =>
-    reply(553, '5.7.1', `<>: Sender address rejected: a null sender is not allowed for user ${user}`),
   headerFromNotOwned: (detail: string): Reply => reply(550, '5.7.1', `Message rejected: header From: ${detail}`),
   noDkimKey: (domain: string): Reply => reply(550, '5.7.1', `Message rejected: no DKIM key for sender domain ${domain || '(none)'}`),
   messageTooBig: reply(552, '5.3.4', 'Error: message file too big'),
@@ -19,6 +17,10 @@ export const Replies = {
   insufficientStorage: reply(452, '4.3.1', 'Insufficient system storage'),
   shuttingDown: reply(421, '4.3.2', 'Service shutting down, closing transmission channel'),
   badRecipient: reply(501, '5.1.3', 'Bad recipient address syntax'),
+  unsupportedOption: (parameter: string): Reply =>
+    reply(555, '5.5.4', `Unsupported option: ${parameter.length > 100 ? `${parameter.slice(0, 100)}...` : parameter}`),
+  badParameter: (name: string): Reply => reply(501, '5.5.4', `Bad ${name} parameter syntax`),
+  tooManyErrors: (hostname: string): Reply => reply(421, '4.7.0', `${hostname} Error: too many errors`),
   clientNotListed: (client: string): Reply =>
     reply(554, '5.7.1', `Error: client host [${client}] rejected: not in the networks of any relay client`),
   tooManyConnections: reply(421, '4.7.0', 'Error: too many connections; try again later'),

@@ -10,6 +10,7 @@
 // users      submission accounts: scrypt hash and the senders each may use (JSON array).
 // daemon     one row while a daemon runs on this spool: its pid, version, bound listeners and metrics
 //            address (for `smarthost status`), and the time of its last spool write probe (/healthz).
+// admin_log  lines the queue commands leave for the daemon's log (admin-log.ts); deleted once logged.
 // All times are milliseconds since the epoch.
 
 export const migrations: readonly string[] = [
@@ -82,6 +83,14 @@ export const migrations: readonly string[] = [
     listeners  TEXT NOT NULL,
     metrics    TEXT,
     checked_at INTEGER NOT NULL
+  ) STRICT;
+  `,
+  `
+  CREATE TABLE admin_log (
+    id     INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    msg    TEXT NOT NULL,
+    fields TEXT NOT NULL
   ) STRICT;
   `,
 ];

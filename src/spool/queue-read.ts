@@ -16,6 +16,8 @@ export interface ListFilter {
   readonly sender?: string;
   /** Messages that arrived at or before this time (ms). */
   readonly arrivedBefore?: number;
+  /** Messages submitted by this user. */
+  readonly user?: string;
 }
 
 export interface ListedRecipient {
@@ -74,6 +76,10 @@ function whereClause(filter: ListFilter): { sql: string; params: Record<string, 
     params['before'] = filter.arrivedBefore;
     parts.push('m.created_at <= @before');
   }
+  if (filter.user !== undefined) {
+    params['user'] = filter.user;
+    parts.push('m.username = @user');
+  }
   return { sql: parts.join(' AND '), params };
 }
 
@@ -104,6 +110,12 @@ export function* listMessages(db: SpoolDatabase, filter: ListFilter): Generator<
     });
   }
   if (current) yield current;
+}
+
+/** The IDs of the messages `listMessages` would list, in the same order (the commands' selectors). */
+export function listMessageIds(db: SpoolDatabase, filter: ListFilter): string[] {
+  const { sql, params } = whereClause(filter);
+  return db.prepare(`SELECT m.id FROM messages m WHERE ${sql} ORDER BY m.created_at, m.id`).pluck().all(params) as string[];
 }
 
 export interface QueueSummary {

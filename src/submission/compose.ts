@@ -3,6 +3,10 @@
 // "ESMTPSA"; "ESMTP" or "ESMTPS" for a relay client or local user that sent without AUTH),
 // and a Date:, Message-ID: and From: when the message lacks them. Trace fields go on top; the rest
 // follow, and the original header section is kept byte for byte after them.
+// The client's EHLO name goes into Received: with every character outside letters, digits and
+// ".-_:[]" (what host names and address literals are made of) replaced by "?", as Postfix does, so
+// no EHLO argument can add a comment, end the clause early or make the header 8-bit. The log
+// keeps the name as sent, with backslashes and anything outside printable ASCII escaped (\u{…}).
 import { formatDate, headerValues, type HeaderField } from '../smtp/headers.js';
 
 export interface TraceInfo {
@@ -33,7 +37,7 @@ export function addSubmissionHeaders(message: ParsedMessage, trace: TraceInfo): 
 }
 
 function receivedField(t: TraceInfo): string {
-  const lines = [`Received: from ${t.helo || 'unknown'} (${addressLiteral(t.clientAddress)})`];
+  const lines = [`Received: from ${safeHeloName(t.helo) || 'unknown'} (${addressLiteral(t.clientAddress)})`];
   if (t.tls) lines.push(`(using ${t.tls.version} with cipher ${t.tls.cipher})`);
   if (t.user !== null) lines.push(`(Authenticated sender: ${t.user})`);
   lines.push(`by ${t.hostname} (smarthost) with ${protocol(t)} id ${t.queueId}`);
@@ -45,6 +49,16 @@ function receivedField(t: TraceInfo): string {
 /** RFC 3848's protocol names: ESMTP, plus S for TLS and A for AUTH. */
 function protocol(t: TraceInfo): string {
   return `ESMTP${t.tls ? 'S' : ''}${t.user !== null ? 'A' : ''}`;
+}
+
+/** The EHLO name as it may appear in a Received: field. */
+export function safeHeloName(helo: string): string {
+  return helo.replace(/[^A-Za-z0-9.\-_:[\]]/gu, '?');
+}
+
+/** The EHLO name as logged: as sent, escaped so that it reads unambiguously. */
+export function escapedHeloName(helo: string): string {
+  return helo.replace(/[^\x20-\x5b\x5d-\x7e]/gu, (ch) => (ch === '\\' ? '\\\\' : `\\u{${ch.codePointAt(0)?.toString(16)}}`));
 }
 
 function addressLiteral(ip: string): string {

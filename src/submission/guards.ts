@@ -32,11 +32,13 @@ export class SubmissionGuards {
   }
 }
 
-function sessionSettings({ limits }: Config): SessionGuardSettings {
+function sessionSettings({ limits, hostname }: Config): SessionGuardSettings {
   return {
     commandTimeoutMs: limits.commandTimeout * 1000,
     dataTimeoutMs: limits.dataTimeout * 1000,
     minDataRate: limits.minDataRate,
     junkCommandLimit: limits.junkCommandLimit,
+    maxErrors: limits.maxErrors,
+    hostname,
   };
 }

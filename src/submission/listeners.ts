@@ -42,7 +42,10 @@ export async function startSubmission(deps: SubmissionDeps, tls: TlsFiles): Prom
   const guard: ConnectionHook = (connection, socket) =>
     guardSession(connection, socket, guarded.guards.session, (reason) => {
       deps.metrics.sessionsEnded.inc({ reason });
-      deps.logger.info({ client: connection.remoteAddress, session: connection.id, reason }, `session ended: ${reason.replace('_', ' ')}`);
+      deps.logger.info(
+        { client: connection.remoteAddress, session: connection.id, reason },
+        `session ended: ${reason.replaceAll('_', ' ')}`,
+      );
     });
   const { submission, submissions, relay } = deps.config.listen;
   const relayClients = new RelayClients(deps.config.relay);

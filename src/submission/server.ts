@@ -1,7 +1,8 @@
 // The submission listeners: smtp-server instances for `listen.submission` (port 587, STARTTLS) and
 // `listen.submissions` (port 465, implicit TLS), TLS 1.2 or newer, AUTH PLAIN/LOGIN required before
 // MAIL FROM; and `listen.relay` (plain SMTP, STARTTLS offered, AUTH optional: relay-clients.ts).
-// SubmissionServer applies smarthost's reply rules to every connection:
+// SubmissionServer reads every session's messages with the linear DATA decoder (src/smtp/dot-decoder.ts)
+// and applies smarthost's reply rules to every connection:
 //  - a reply whose text already starts with an enhanced status code (our Reply values) is sent as is,
 //    instead of smtp-server adding its own generic code in front;
 //  - AUTH before STARTTLS gets 538 5.7.11 (RFC 4954), and AUTH is not advertised before TLS, as
@@ -14,7 +15,7 @@ import type { RelayClients } from './relay-clients.js';
 import type { Logger } from '../platform/logger.js';
 import { Replies } from '../smtp/replies.js';
 import { hasEnhancedCode, replyText } from '../smtp/reply.js';
-import { ObservedSMTPServer, type SessionHook, type SMTPConnection } from './smtp-server-adapter.js';
+import { decodeDataLinearly, ObservedSMTPServer, type SessionHook, type SMTPConnection } from './smtp-server-adapter.js';
 
 /** Called with every new connection before it starts (the per-session deadlines attach here). */
 export type ConnectionHook = SessionHook;
@@ -22,6 +23,7 @@ export type ConnectionHook = SessionHook;
 export class SubmissionServer extends ObservedSMTPServer {
   constructor(options: SMTPServerOptions, onConnection: ConnectionHook = () => undefined) {
     super(options, (connection, socket) => {
+      decodeDataLinearly(connection);
       applyReplyRules(connection);
       onConnection(connection, socket);
     });

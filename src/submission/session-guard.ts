@@ -5,7 +5,11 @@
 //  - the message must be complete within limits.dataTimeout seconds of the 354 reply, plus one
 //    second for every limits.minDataRate bytes received so far (0: no extension);
 //  - more than limits.junkCommandLimit NOOP/RSET/VRFY/HELP/ETRN commands since the last DATA end
-//    the session.
+//    the session;
+//  - after limits.maxErrors refusals (4xx and 5xx replies, except 452 4.5.3 for recipients past
+//    limits.maxRecipients, which a client is told to send in the next transaction) without a
+//    message accepted in between, the next command gets 421 4.7.0 (Postfix's
+//    smtpd_hard_error_limit).
 // Past a deadline the client gets 421 4.4.2 and is disconnected. Time the server spends deciding
 // (a handler that has not answered yet) never counts against the client. One timer per session.
 import type net from 'node:net';
@@ -28,9 +32,12 @@ export interface SessionGuardSettings {
   /** Bytes per second that extend the DATA deadline; 0 for none. */
   readonly minDataRate: number;
   readonly junkCommandLimit: number;
+  readonly maxErrors: number;
+  /** Our hostname, for the 421 that ends a session after too many errors. */
+  readonly hostname: string;
 }
 
-export type GuardEvent = 'command_timeout' | 'data_timeout' | 'junk_commands';
+export type GuardEvent = 'command_timeout' | 'data_timeout' | 'junk_commands' | 'too_many_errors';
 
 const JUNK = new Set(['NOOP', 'RSET', 'VRFY', 'HELP', 'ETRN', 'EXPN']);
 
@@ -43,6 +50,7 @@ export function guardSession(
   let timer: NodeJS.Timeout | undefined;
   let dataStart = 0;
   let junk = 0;
+  let errors = 0;
 
   const end = (event: GuardEvent, reply: Reply): void => {
     clearTimeout(timer);
@@ -77,8 +85,18 @@ export function guardSession(
     arm(settings.commandTimeoutMs);
   };
 
+  const send = connection.send.bind(connection);
+  connection.send = (code, data, context) => {
+    if (code === 250 && context === 'DATA_OK') errors = 0;
+    else if (code >= 400 && code !== 421 && context !== 'TOO_MANY_RECIPIENTS') errors++;
+    send(code, data, context);
+  };
+
   interceptCommands(connection, (line, handle) => {
     clearTimeout(timer);
+    if (!expectsContinuation(connection) && errors >= settings.maxErrors) {
+      return end('too_many_errors', Replies.tooManyErrors(settings.hostname));
+    }
     const name = line.subarray(0, 5).toString('latin1').trim().toUpperCase();
     if (!expectsContinuation(connection) && JUNK.has(name) && ++junk > settings.junkCommandLimit) {
       return end('junk_commands', Replies.tooManyJunkCommands);

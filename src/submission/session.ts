@@ -20,19 +20,20 @@ import type { MessageSigner } from '../dkim/types.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
-import { canonicalAddress, parseAddress } from '../smtp/address.js';
+import { canonicalAddress, lowerDomain, parseAddress } from '../smtp/address.js';
 import { SmtpError } from '../smtp/errors.js';
 import { parseHeaderFields, splitMessage } from '../smtp/headers.js';
 import { Replies } from '../smtp/replies.js';
-import { replyText } from '../smtp/reply.js';
+import { formatReply, replyText } from '../smtp/reply.js';
 import type { Enqueuer } from '../spool/enqueue.js';
 import type { QueueIdGenerator } from '../spool/queue-id.js';
 import type { DiskReserve } from '../spool/reserve.js';
 import { admitSession, releaseSession } from './admission.js';
 import { authenticate } from './authenticate.js';
-import { addSubmissionHeaders, type ParsedMessage } from './compose.js';
+import { addSubmissionHeaders, escapedHeloName, type ParsedMessage } from './compose.js';
 import type { SubmissionGuards } from './guards.js';
 import { checkHeaderFrom } from './header-from.js';
+import { checkMailParameters, checkRcptParameters } from './parameters.js';
 import { readData } from './read-data.js';
 import { isSenderAllowed } from './sender-policy.js';
 import type { QuotaVerdict } from './user-quota.js';
@@ -97,8 +98,10 @@ export function createHandlers(deps: GuardedDeps, listener: string): Handlers {
           callback(err);
         },
       ),
-    onMailFrom: (address, session, callback) => mailFrom(deps, address, session, counted(callback)),
-    onRcptTo: (address, session, callback) => rcptTo(deps, address, session, counted(callback)),
+    onMailFrom: (address, session, callback) =>
+      mailFrom(deps, address, session, counted(logged(deps, 'sender', address, session, callback))),
+    onRcptTo: (address, session, callback) =>
+      rcptTo(deps, address, session, counted(logged(deps, 'recipient', address, session, callback))),
     onData: (stream, session, callback) =>
       void acceptData(deps, stream, session).then(
         ({ queueId, dataEnd }) => {
@@ -111,6 +114,32 @@ export function createHandlers(deps: GuardedDeps, listener: string): Handlers {
   };
 }
 
+/**
+ * Log a refused MAIL FROM ("sender refused", with `from`) or RCPT TO ("recipient refused", with `to`)
+ * with its SMARTHOST_E_* code and the reply, as DATA refusals are logged ("message refused").
+ */
+function logged(
+  deps: GuardedDeps,
+  what: 'sender' | 'recipient',
+  address: SMTPServerAddress,
+  session: SMTPServerSession,
+  callback: Done,
+): Done {
+  return (err) => {
+    if (err instanceof SmtpError) {
+      const fields = {
+        code: err.code,
+        reply: formatReply(err.reply),
+        client: session.remoteAddress,
+        user: sessionUser(session)?.name,
+        [what === 'sender' ? 'from' : 'to']: address.address,
+      };
+      deps.logger.warn(fields, `${what} refused`);
+    }
+    callback(err);
+  };
+}
+
 const AUTH_FAILURE_REASONS: Partial<Record<string, string>> = {
   SMARTHOST_E_AUTHZID: 'authzid',
   SMARTHOST_E_AUTH_BLOCKED: 'blocked',
@@ -119,8 +148,9 @@ const AUTH_FAILURE_REASONS: Partial<Record<string, string>> = {
 function mailFrom(deps: GuardedDeps, address: SMTPServerAddress, session: SMTPServerSession, callback: Done): void {
   const user = sessionUser(session);
   if (!user) return callback(new SmtpError('SMARTHOST_E_AUTH_REQUIRED', Replies.authRequired));
-  if (address.address === '') return callback(new SmtpError('SMARTHOST_E_SENDER_NOT_OWNED', Replies.nullSenderRefused(user.name)));
-  if (!isSenderAllowed(user.allowed, address.address)) {
+  const parameters = checkMailParameters(address);
+  if (parameters) return callback(parameters);
+  if (address.address !== '' && !isSenderAllowed(user.allowed, address.address)) {
     return callback(new SmtpError('SMARTHOST_E_SENDER_NOT_OWNED', Replies.senderNotOwned(address.address, user.name)));
   }
   const size = address.args ? Number(address.args.SIZE ?? 0) : 0;
@@ -134,12 +164,28 @@ function reserveError(deps: GuardedDeps, bytes: number): SmtpError | null {
 }
 
 function rcptTo(deps: GuardedDeps, address: SMTPServerAddress, session: SMTPServerSession, callback: Done): void {
-  const parsed = parseAddress(address.address);
+  const parameters = checkRcptParameters(address);
+  if (parameters) return callback(parameters);
+  const parsed = parseAddress(recipientAddress(deps.config, address.address));
   if (!parsed || isIP(parsed.domain) !== 0) {
     return callback(new SmtpError('SMARTHOST_E_SYNTAX', Replies.badRecipient));
   }
   const user = sessionUser(session);
   callback(user && quotaError(deps.guards.quotas.check(user.name, session.envelope.rcptTo.length + 1), user.name));
+}
+
+/**
+ * Where a recipient goes: `postmaster` without a domain, or at the relay's own hostname, goes to
+ * the configured `postmaster` address (RFC 5321 §4.5.1); without one it stays as given (and the
+ * domainless form is refused as a bad address).
+ */
+export function recipientAddress(config: Config, address: string): string {
+  if (!config.postmaster) return address;
+  const at = address.lastIndexOf('@');
+  const local = at < 0 ? address : address.slice(0, at);
+  const domain = at < 0 ? null : lowerDomain(address.slice(at + 1));
+  const isPostmaster = local.toLowerCase() === 'postmaster' && (domain === null || domain === lowerDomain(config.hostname));
+  return isPostmaster ? config.postmaster : address;
 }
 
 function quotaError(verdict: QuotaVerdict, user: string): SmtpError | null {
@@ -166,8 +212,11 @@ async function acceptData(
   const fields = parseHeaderFields(header);
   const from = checkHeaderFrom(fields, user.allowed);
   if (!from.ok) throw new SmtpError('SMARTHOST_E_HEADER_FROM', Replies.headerFromNotOwned(from.reason));
+  if (from.address === null && mailFrom.address === '') {
+    throw new SmtpError('SMARTHOST_E_HEADER_FROM', Replies.headerFromNotOwned('is required with the null sender'));
+  }
 
-  const recipients = [...new Set(session.envelope.rcptTo.map((r) => canonicalAddress(r.address)))];
+  const recipients = [...new Set(session.envelope.rcptTo.map((r) => canonicalAddress(recipientAddress(deps.config, r.address))))];
   const full = reserveError(deps, raw.length);
   if (full) throw full;
   const quota = quotaError(deps.guards.quotas.take(user.name, recipients.length), user.name);
@@ -231,6 +280,7 @@ async function spool(deps: GuardedDeps, session: SMTPServerSession, t: Accepted)
       rcpts: t.recipients.length,
       size: message.length,
       client: session.remoteAddress,
+      helo: escapedHeloName(session.hostNameAppearsAs),
       tls: tls?.version ?? 'none',
     },
     'accepted',
@@ -242,7 +292,7 @@ function asSmtpError(logger: Logger, err: unknown, session: SMTPServerSession): 
   const smtp = err instanceof SmtpError ? err : new SmtpError('SMARTHOST_E_SPOOL_WRITE', Replies.localError, { cause: err });
   const level = smtp.code === 'SMARTHOST_E_SPOOL_WRITE' || smtp.code === 'SMARTHOST_E_SPOOL_FULL' ? 'error' : 'warn';
   logger[level](
-    { code: smtp.code, reply: smtp.message, client: session.remoteAddress, user: sessionUser(session)?.name, err: smtp.cause },
+    { code: smtp.code, reply: formatReply(smtp.reply), client: session.remoteAddress, user: sessionUser(session)?.name, err: smtp.cause },
     'message refused',
   );
   return smtp;

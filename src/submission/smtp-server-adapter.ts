@@ -11,6 +11,8 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import type { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
+import { DotDecoder } from '../smtp/dot-decoder.js';
 
 export type { SMTPConnection };
 
@@ -22,6 +24,12 @@ export const SMTP_SERVER_PRIVATE_MEMBERS = [
   { owner: 'SMTPConnection', member: '_dataStream', type: 'stream|false|null', use: 'the message stream from 354 to its reply' },
   { owner: 'SMTPConnection', member: '_closing', type: 'boolean', use: 'the server has ended the session' },
   { owner: 'SMTPConnection', member: '_closed', type: 'boolean', use: 'the session is over' },
+  { owner: 'SMTPConnection', member: '_parser', type: 'object', use: 'the input parser, whose data mode is replaced' },
+  { owner: 'SMTPConnection', member: '_createParser', type: 'function', use: 'wrapped: the parser made after STARTTLS too' },
+  { owner: 'SMTPStream', member: '_feedDataStream', type: 'function', use: 'replaced by DotDecoder (data mode)' },
+  { owner: 'SMTPStream', member: '_countDataBytes', type: 'function', use: 'counts message bytes for the size limit' },
+  { owner: 'SMTPStream', member: '_endDataMode', type: 'function', use: 'hands the end of data back to the parser' },
+  { owner: 'SMTPStream', member: '_dataStream', type: 'stream|null', use: 'where the message bytes go' },
 ] as const;
 
 /** Called with every new session before smtp-server starts it, with the socket it runs on. */
@@ -93,4 +101,39 @@ export function awaitsServer(connection: SMTPConnection): boolean {
 /** The next line the client sends continues an AUTH exchange (a credential, not a command). */
 export function expectsContinuation(connection: SMTPConnection): boolean {
   return connection._nextHandler !== false;
+}
+
+/**
+ * Read this session's messages with DotDecoder instead of smtp-server's own data-mode parser (also
+ * on the new parser smtp-server makes after STARTTLS). The bytes are the same; the time is linear:
+ * smtp-server's parser yields to the event loop once per dot-stuffed line, so a message made of such
+ * lines cost seconds of CPU. Everything else (the size count, the byte count, the end of data and
+ * what follows it) goes through smtp-server's own methods, as its parser would call them.
+ */
+export function decodeDataLinearly(connection: SMTPConnection): void {
+  if (connection._parser) feedWithDotDecoder(connection._parser);
+  const create = connection._createParser.bind(connection);
+  connection._createParser = () => {
+    const parser = create();
+    feedWithDotDecoder(parser);
+    return parser;
+  };
+}
+
+function feedWithDotDecoder(parser: SMTPStream): void {
+  let current: { stream: SMTPServerDataStream; decoder: DotDecoder } | null = null;
+  parser._feedDataStream = (chunk, done) => {
+    const stream = parser._dataStream;
+    if (!stream) return done();
+    if (current?.stream !== stream) current = { stream, decoder: new DotDecoder() };
+    const { data, rest } = current.decoder.write(chunk);
+    parser._countDataBytes(data.length);
+    if (rest) return parser._endDataMode(data.length > 0 ? data : false, rest, done);
+    if (data.length === 0 || !stream.writable || stream.write(data) || stream.destroyed) return done();
+    const resume = (): void => {
+      stream.off('drain', resume).off('close', resume);
+      done();
+    };
+    stream.on('drain', resume).on('close', resume);
+  };
 }

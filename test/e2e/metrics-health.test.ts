@@ -140,6 +140,10 @@ describe('metrics and health', { timeout: 60_000 }, () => {
       ],
     );
 
+    const command = await daemon.cli(['healthcheck']);
+    assert.equal(command.code, 0, command.stderr);
+    assert.equal(command.stdout, 'ok\n', 'smarthost healthcheck finds the endpoint through the spool (port 0 here)');
+
     writeFileSync(faultFile, 'EIO');
     try {
       const failing = await poll(`${base}/healthz`, 503);

@@ -137,6 +137,11 @@ describe('no relay without AUTH, no spoofing', () => {
     }
     assert.equal((await client.send('MAIL FROM:<a@alice.example>')).code, 250);
     await client.quit();
+    const logged = await daemon.waitForLog((l) => l.msg === 'sender refused' && l['from'] === 'boss@bob.example');
+    assert.equal(logged.level, 'warn');
+    assert.equal(logged['code'], 'SMARTHOST_E_SENDER_NOT_OWNED', 'with its reason code, so grep finds it');
+    assert.equal(logged['user'], 'alice');
+    assert.match(String(logged['reply']), /^553 5\.7\.1 /);
   });
 
   const refusedFroms: Record<string, string> = {
@@ -186,5 +191,7 @@ describe('no relay without AUTH, no spoofing', () => {
       assert.ok(reply.code === 501 || reply.code === 553, `${rcpt}: ${reply.code} ${reply.text}`);
     }
     await client.quit();
+    const logged = await daemon.waitForLog((l) => l.msg === 'recipient refused' && l['to'] === 'x@10.0.0.1');
+    assert.equal(logged['code'], 'SMARTHOST_E_SYNTAX');
   });
 });

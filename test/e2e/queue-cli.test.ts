@@ -3,10 +3,10 @@
 // fake MX, where retry, hold, release and bounce must take effect within about a second.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { baseConfig, merge, runCli, TestDaemon, type CliResult } from '../helpers/daemon.js';
+import { baseConfig, merge, runCli, TestDaemon, type CliResult, type LogLine } from '../helpers/daemon.js';
 import { allFinal, deliveryConfig, recipientsOf, submit, waitForRecipients } from '../helpers/delivery.js';
 import { DnsServer } from '../helpers/dns-server.js';
 import { FakeMx, freePort } from '../helpers/fake-mx.js';
@@ -102,6 +102,50 @@ describe('queue commands on a spool with every state', { timeout: 180_000 }, () 
     assert.match(result.stdout, /\n-- 4 messages, \d+ B; recipients: 1 queued, 3 deferred, 1 held, 1 delivered, 0 bounced\n$/);
   });
 
+  test('summary: waiting recipients by domain and age bucket, largest domains first (qshape)', async () => {
+    const result = await cli('queue', 'summary', '--json');
+    assert.equal(result.code, 0, result.stderr);
+    const shape = JSON.parse(result.stdout) as {
+      buckets: string[];
+      total: { recipients: number; byAge: number[] };
+      domains: Array<{ domain: string; recipients: number; byAge: number[] }>;
+    };
+    assert.deepEqual(shape.buckets, ['5', '10', '20', '40', '80', '160', '320', '640', '1280', '1280+']);
+    // Ages: a@one.test 10 min (and the seconds since: bucket 20), h@two.test 30, d@three.test 60 (held),
+    // b@two.test and c@one.test 120 min.
+    assert.deepEqual(
+      shape.domains.map((d) => [d.domain, d.recipients, d.byAge]),
+      [
+        ['one.test', 2, [0, 0, 1, 0, 0, 1, 0, 0, 0, 0]],
+        ['two.test', 2, [0, 0, 0, 1, 0, 1, 0, 0, 0, 0]],
+        ['three.test', 1, [0, 0, 0, 0, 1, 0, 0, 0, 0, 0]],
+      ],
+    );
+    assert.deepEqual(shape.total, { recipients: 5, byAge: [0, 0, 1, 1, 1, 2, 0, 0, 0, 0] });
+    const text = await cli('queue', 'summary');
+    assert.equal(
+      text.stdout,
+      [
+        '           T 5 10 20 40 80 160 320 640 1280 1280+',
+        '     TOTAL 5 0  0  1  1  1   2   0   0    0     0',
+        '  one.test 2 0  0  1  0  0   1   0   0    0     0',
+        '  two.test 2 0  0  0  1  0   1   0   0    0     0',
+        'three.test 1 0  0  0  0  1   0   0   0    0     0',
+        '',
+      ].join('\n'),
+    );
+    const held = JSON.parse((await cli('queue', 'summary', '--status', 'held', '--json')).stdout) as typeof shape;
+    assert.deepEqual(
+      held.domains.map((d) => [d.domain, d.recipients]),
+      [['three.test', 1]],
+    );
+  });
+
+  test('list --user: the messages a user submitted', async () => {
+    assert.equal((await list('--user', 'app')).messages.length, 4);
+    assert.deepEqual((await list('--user', 'someone-else')).messages, []);
+  });
+
   test('show: text with the attempt history, --headers, --body, --json', async () => {
     const text = await cli('queue', 'show', ids.mixed);
     assert.equal(text.code, 0, text.stderr);
@@ -137,12 +181,65 @@ describe('queue commands on a spool with every state', { timeout: 180_000 }, () 
     assert.equal((await cli('queue', 'list', '--status', 'lost')).code, 2);
     assert.equal((await cli('queue', 'list', '--older-than', 'yesterday')).code, 2);
     assert.equal((await cli('queue', 'retry')).code, 2, 'retry needs a target');
-    assert.equal((await cli('queue', 'retry', ids.queued, '--all')).code, 2, 'only one target');
+    assert.equal((await cli('queue', 'retry', ids.queued, '--all')).code, 2, 'IDs or selectors, not both');
     assert.equal((await cli('queue', 'show', ids.queued, '--headers', '--body')).code, 2);
   });
 
+  test('selectors with --dry-run list what would change and change nothing; delete and bounce on a selection need --yes', async () => {
+    const before = await list();
+    const hold = await cli('queue', 'hold', '--domain', 'two.test', '--dry-run');
+    assert.equal(hold.code, 0, hold.stderr);
+    assert.equal(
+      hold.stdout,
+      `${ids.deferred}: would hold 1 recipient: b@two.test\n${ids.mixed}: would hold 1 recipient: h@two.test\n` +
+        'dry run: would hold 2 recipients of 2 messages\n',
+    );
+    const remove = await cli('queue', 'delete', '--older-than', '45m', '--dry-run');
+    assert.equal(
+      remove.stdout,
+      `${ids.deferred}: would delete the message from <app@example.com> to b@two.test, c@one.test\n` +
+        `${ids.held}: would delete the message from <ops@example.org> to d@three.test\n` +
+        'dry run: would delete 2 messages (3 recipients)\n',
+    );
+    const bounce = await cli('queue', 'bounce', '--sender', '@example.org', '--user', 'app', '--dry-run');
+    assert.equal(bounce.stdout, `${ids.held}: would bounce 1 recipient: d@three.test\ndry run: would bounce 1 recipient of 1 message\n`);
+    assert.deepEqual(await list(), before, 'nothing changed');
+    for (const command of ['delete', 'bounce']) {
+      const refused = await cli('queue', command, '--all');
+      assert.equal(refused.code, 2, command);
+      assert.match(refused.stderr, /needs --yes/);
+      const fromStdin = await cliIn(`${ids.queued}\n`, 'queue', command, '-');
+      assert.equal(fromStdin.code, 2, `${command} -`);
+    }
+    assert.equal((await cli('queue', 'hold', ids.queued, '--all')).code, 2, 'IDs and selectors together');
+    assert.equal((await cli('queue', 'hold')).code, 2, 'nothing named');
+    assert.deepEqual(await list(), before);
+  });
+
+  test('many IDs at once, and "-" for IDs on standard input; an unknown one is reported, the others changed', async () => {
+    const named = await cli('queue', 'hold', ids.queued, ids.mixed.toLowerCase(), '0000000000000A');
+    assert.equal(named.code, 1);
+    assert.equal(named.stdout, `${ids.queued}: 1 recipient held\n${ids.mixed}: 1 recipient held\nheld 2 recipients of 2 messages\n`);
+    assert.equal(named.stderr, 'smarthost: no such message: 0000000000000A\n');
+    const released = await cliIn(`${ids.queued}\n\n${ids.mixed}\r\n`, 'queue', 'release', '-');
+    assert.equal(released.code, 0, released.stderr);
+    assert.equal(released.stdout, 'released 2 recipients of 2 messages\n');
+    assert.equal((await cliIn('not-an-id\n', 'queue', 'hold', '-')).code, 2);
+  });
+
+  test('retry of a held message says that it is held, and how to release it', async () => {
+    const result = await cli('queue', 'retry', ids.held);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      new RegExp(
+        `^${ids.held}: 1 recipient held, not retried; release with: \\S+( smarthost)? queue release ${ids.held} --config \\S+\\n$`,
+      ),
+    );
+  });
+
   test('retry, hold and release change the spool and say what they did', async () => {
-    assert.equal((await cli('queue', 'retry', '--domain', 'two.test')).stdout, 'domain two.test: 2 recipients due now\n');
+    assert.equal((await cli('queue', 'retry', '--domain', 'two.test')).stdout, '2 recipients of 2 messages due now\n');
     assert.equal((await cli('queue', 'hold', ids.queued)).stdout, `${ids.queued}: 1 recipient held\n`);
     assert.equal(
       (await cli('queue', 'hold', ids.delivered)).stdout,
@@ -153,7 +250,10 @@ describe('queue commands on a spool with every state', { timeout: 180_000 }, () 
       [ids.held, ids.queued],
     );
     assert.equal((await cli('queue', 'release', ids.queued)).stdout, `${ids.queued}: 1 recipient released, due now\n`);
-    assert.equal((await cli('queue', 'retry', '--all')).stdout, 'all messages: 4 recipients due now\n');
+    assert.equal(
+      (await cli('queue', 'retry', '--all')).stdout,
+      '4 recipients of 3 messages due now; 1 held recipient left alone (release them first)\n',
+    );
   });
 
   test('delete asks unless --yes; a declined deletion exits 1 and keeps the message', async () => {
@@ -198,6 +298,9 @@ describe('queue commands on a spool with every state', { timeout: 180_000 }, () 
     assert.ok(status.oldestWaitingAge >= 3000, 'the held message, an hour old');
     const text = await cli('status');
     assert.match(text.stdout, /^smarthost \S+\ndaemon: not running\nrecipients: /);
+    const health = await cli('healthcheck');
+    assert.equal(health.code, 1);
+    assert.match(health.stderr, /unhealthy: the daemon is not running/);
   });
 });
 
@@ -247,7 +350,10 @@ describe('queue commands act on a running daemon', { timeout: 90_000 }, () => {
     const other = await submit(daemon, ['other@remote.test']);
     await waitForRecipients(daemon, other, deferredOnce);
     accept.add('other@remote.test');
-    assert.equal((await daemon.cli(['queue', 'retry', '--all'])).stdout, 'all messages: 1 recipient due now\n');
+    assert.equal(
+      (await daemon.cli(['queue', 'retry', '--all'])).stdout,
+      '1 recipient of 1 message due now; 1 held recipient left alone (release them first)\n',
+    );
     await waitForRecipients(daemon, other, allFinal, 10_000);
     assert.deepEqual(
       recipientsOf(daemon, id).map((r) => [r.state, r.attempts]),
@@ -277,6 +383,58 @@ describe('queue commands act on a running daemon', { timeout: 90_000 }, () => {
       recipientsOf(daemon, id).map((r) => r.state),
       ['bounced'],
     );
+  });
+
+  test("every queue command's change is in the daemon's log, with the recipients and the Unix user", async () => {
+    const me = { by: userInfo().username, uid: process.getuid?.() };
+    const line = (msg: string, queueId: string, from = 0): Promise<LogLine> =>
+      daemon.waitForLog((l) => l.msg === msg && l['queueId'] === queueId, 10_000, from);
+    const id = await submit(daemon, ['one@remote.test', 'two@remote.test']);
+    await waitForRecipients(daemon, id, deferredOnce);
+    const from = daemon.logs.length;
+    for (const command of ['hold', 'release', 'retry']) assert.equal((await daemon.cli(['queue', command, id])).code, 0, command);
+    for (const msg of ['admin hold', 'admin release', 'admin retry']) {
+      const logged = await line(msg, id, from);
+      const fields = ['queueId', 'from', 'rcpts', 'recipients', 'by', 'uid'].map((key) => [key, logged[key]]);
+      assert.deepEqual(Object.fromEntries(fields), {
+        queueId: id,
+        from: 'alerts@example.com',
+        rcpts: 2,
+        recipients: ['one@remote.test', 'two@remote.test'],
+        ...me,
+      });
+      assert.ok(!Number.isNaN(Date.parse(String(logged['at']))), 'when the command ran');
+    }
+    const bounced = await daemon.cli(['queue', 'bounce', id]);
+    const dsn = /notification (\S{14}) queued/.exec(bounced.stdout)?.[1];
+    assert.ok(dsn, bounced.stdout);
+    assert.equal((await line('admin bounce', id, from))['dsn'], dsn);
+    for (const to of ['one@remote.test', 'two@remote.test']) {
+      const perRecipient = await daemon.waitForLog(
+        (l) => l.msg === 'delivery bounced' && l['queueId'] === id && l['to'] === to,
+        10_000,
+        from,
+      );
+      assert.equal(perRecipient['status'], 'bounced', 'the same line as any bounce');
+      assert.match(String(perRecipient['reply']), /^550 5\.0\.0 message returned to the sender by the mail administrator/);
+    }
+    assert.equal((await line('sender non-delivery notification', id, from))['dsn'], dsn);
+    await line('removed', id, from);
+    const other = await submit(daemon, ['gone@remote.test']);
+    await waitForRecipients(daemon, other, deferredOnce);
+    assert.equal((await daemon.cli(['queue', 'delete', other, '--yes'])).code, 0);
+    assert.deepEqual((await line('admin delete', other, from))['recipients'], ['gone@remote.test']);
+  });
+
+  test('lines of commands run while the daemon is down are logged at its next start', async () => {
+    const id = await submit(daemon, ['offline@remote.test']);
+    await waitForRecipients(daemon, id, deferredOnce);
+    assert.equal(await daemon.stop(), 0);
+    assert.equal((await daemon.cli(['queue', 'hold', id])).code, 0);
+    const from = daemon.logs.length;
+    await daemon.launch();
+    const logged = await daemon.waitForLog((l) => l.msg === 'admin hold' && l['queueId'] === id, 10_000, from);
+    assert.deepEqual(logged['recipients'], ['offline@remote.test']);
   });
 
   test('status: the running daemon, its listeners, counts and the last hour', async () => {

@@ -229,9 +229,13 @@ describe('the CLI as root and a spool the daemon cannot write', () => {
         const st = statSync(join(dir, name));
         assert.deepEqual([name, st.uid, st.gid, mode(join(dir, name))], [name, user.uid, user.gid, '0600']);
       }
-      await send(daemon);
+      const id = await send(daemon);
       const users = await daemon.cli(['user', 'list']);
       assert.equal(users.code, 0, users.stderr);
+      const held = await daemon.cli(['queue', 'hold', id]);
+      assert.equal(held.code, 0, held.stderr);
+      const logged = await daemon.waitForLog((l) => l['queueId'] === id && l['by'] !== undefined);
+      assert.deepEqual([logged['by'], logged['uid']], ['root', 0], 'the change is logged as made by root, who ran the command');
     } finally {
       await daemon.cleanup();
     }

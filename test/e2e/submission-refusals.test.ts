@@ -98,9 +98,9 @@ describe('submission refusals', () => {
     await client.quit();
   });
 
-  test('MAIL FROM outside the allowed senders (or null): 553 5.7.1', async () => {
+  test('MAIL FROM outside the allowed senders: 553 5.7.1', async () => {
     const client = await login();
-    for (const sender of ['ceo@bank.test', 'dev@example.org', 'x@sub.example.com', '']) {
+    for (const sender of ['ceo@bank.test', 'dev@example.org', 'x@sub.example.com']) {
       const reply = await client.send(`MAIL FROM:<${sender}>`);
       assert.equal(reply.code, 553, sender);
       assert.match(reply.text, /^5\.7\.1 /);

@@ -1,6 +1,7 @@
 // Scripted receiving MTAs for delivery tests: smtp-server instances on 127.0.0.x (every fake MX of a
 // test on the same port, since `delivery.port` is one port for all hosts), each answering as its
-// script says at three points: the connection (greeting), each RCPT TO and the end of DATA. Answers:
+// script says at four points: the connection (greeting), MAIL FROM, each RCPT TO and the end of DATA
+// (smtp-server answers each RCPT TO after a refused MAIL FROM with 503, as Postfix does). Answers:
 // accept (250), tempfail (451), reject (550), close (421 and hang up), hang (never answer).
 // STARTTLS is offered with smtp-server's built-in self-signed certificate.
 // Also: a free port finder, and Postfix's smtp-sink as a real MTA writing each message to a file.
@@ -15,6 +16,7 @@ export type Answer = 'accept' | 'tempfail' | 'reject' | 'close' | 'hang';
 
 export interface MxScript {
   greeting?: (connection: number) => Answer;
+  mail?: (address: string, count: number) => Answer;
   rcpt?: (address: string, count: number) => Answer;
   /** `count` is 1 for the first DATA this server sees, 2 for the next …; a promise answers when it settles. */
   data?: (count: number, recipients: readonly string[]) => Answer | Promise<Answer>;
@@ -44,6 +46,7 @@ export class FakeMx {
   /** Connections open now, and the most open at once. */
   open = 0;
   maxOpen = 0;
+  private mails = 0;
   private rcpts = 0;
   private datas = 0;
   private waiters: Array<() => void> = [];
@@ -76,6 +79,10 @@ export class FakeMx {
         mx.answer(mx.script.greeting?.(n) ?? 'accept', cb);
       },
       onClose: () => mx.open--,
+      onMailFrom: (address, _session, cb) => {
+        const n = ++mx.mails;
+        mx.answer(mx.script.mail?.(address.address, n) ?? 'accept', cb);
+      },
       onRcptTo: (address, _session, cb) => {
         const n = ++mx.rcpts;
         mx.answer(mx.script.rcpt?.(address.address, n) ?? 'accept', cb);
@@ -151,10 +158,12 @@ export class SmtpSink {
     readonly dir: string,
   ) {}
 
-  static async start(host: string, port: number): Promise<SmtpSink> {
+  /** `args`: more smtp-sink options, e.g. ['-W', 'connect:3'] (greet after 3 s) or ['-8'] (no 8BITMIME). */
+  static async start(host: string, port: number, args: readonly string[] = []): Promise<SmtpSink> {
     const dir = mkdtempSync(join(tmpdir(), 'smtp-sink-'));
     chmodSync(dir, 0o777);
-    const child = spawn('/usr/sbin/smtp-sink', ['-u', 'nobody', '-d', `${dir}/%M.`, `${host}:${port}`, '100'], { stdio: 'ignore' });
+    const options = ['-u', 'nobody', '-d', `${dir}/%M.`, ...args, `${host}:${port}`, '100'];
+    const child = spawn('/usr/sbin/smtp-sink', options, { stdio: 'ignore' });
     const deadline = Date.now() + 5000;
     for (;;) {
       const up = await new Promise<boolean>((resolve) => {

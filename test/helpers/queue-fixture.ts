@@ -2,6 +2,7 @@
 // enqueuer, the delivery store's outcome recording and the administrator's hold), for the queue CLI
 // tests: queued (never tried), deferred (two recipients), held, delivered, bounced, and a message
 // with one recipient delivered and one deferred. Times are relative to `now`.
+import { AdminLog } from '../../src/spool/admin-log.js';
 import { openSpool } from '../../src/spool/database.js';
 import { DeliveryStore, type RecipientResult } from '../../src/spool/delivery-store.js';
 import { Enqueuer } from '../../src/spool/enqueue.js';
@@ -11,6 +12,7 @@ import { QueueIdGenerator } from '../../src/spool/queue-id.js';
 export type FixtureName = 'queued' | 'deferred' | 'held' | 'delivered' | 'bounced' | 'mixed';
 
 const MINUTE = 60_000;
+const FIXTURE_ACTOR = { user: 'fixture', uid: 0, sudoUser: null };
 
 interface Spec {
   readonly name: FixtureName;
@@ -73,8 +75,9 @@ export async function fillSpool(path: string, now: number): Promise<Record<Fixtu
         return outcome ? [result(id, address, outcome, createdAt + MINUTE, now + 10 * MINUTE)] : [];
       });
       store.record(results);
-      if (spec.name === 'held') new QueueAdmin(db).hold(id, now);
+      if (spec.name === 'held') new QueueAdmin(db).apply('hold', [id], { now, actor: FIXTURE_ACTOR });
     }
+    new AdminLog(db).removeThrough(Number.MAX_SAFE_INTEGER); // the hold's line: the fixture's own making, not an operator's
     return ids as Record<FixtureName, string>;
   } finally {
     db.close();

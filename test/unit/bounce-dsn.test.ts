@@ -45,6 +45,7 @@ function dsn(recipients: FailedRecipient[]): Buffer {
     queueId: 'ORIG0000000001',
     dsnId: 'DSN00000000001',
     sender: 'alerts@example.com',
+    to: 'alerts@example.com',
     arrivedAt: arrived,
     date: arrived + 2000,
     boundary: 'DSN00000000001.abc/relay.test',
@@ -160,6 +161,6 @@ test('the bouncer spools the DSN with the null sender to the original sender, si
   assert.ok(m?.body.toString().startsWith('DKIM-Signature: v=1; test\r\nFrom: Mail Delivery System <MAILER-DAEMON@relay.test>'));
   await assert.rejects(
     bouncer.bounce({ queueId: 'X', sender: '', arrivedAt: arrived, originalHeader: header }, [rejected]),
-    /never bounced/,
+    /nobody to notify/,
   );
 });

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { describeFailure } from '../../src/delivery/failure.js';
-import { parseRemoteReply } from '../../src/delivery/remote-reply.js';
+import { describe, parseRemoteReply, statusOf, transactionVerdicts } from '../../src/delivery/reply-policy.js';
 import { judge } from '../../src/delivery/results.js';
-import { statusOf, transactionOutcomes } from '../../src/delivery/transaction.js';
+import type { TransactionResult } from '../../src/delivery/session.js';
 import { settle, type Outcome } from '../../src/delivery/types.js';
 import { reply } from '../../src/smtp/reply.js';
 
@@ -34,90 +33,113 @@ test('outcome status follows the reply class', () => {
   assert.equal(statusOf(reply(552, '5.3.4', 'too big')), 'bounced');
 });
 
-test('failures without a server reply are described locally and are temporary', () => {
-  const refused = describeFailure({ code: 'ECONNECTION', originalCode: 'ECONNREFUSED', command: 'CONN' }, relay, 'connecting');
+test('failures without a server reply are described locally, naming the stage, and are temporary', () => {
+  const refused = describe({ stage: 'connect', cause: 'refused', detail: 'ECONNREFUSED' }, relay);
   assert.deepEqual(refused.reply, { code: 451, enhanced: '4.4.1', text: 'connect to mx.remote.test[192.0.2.1]:25: Connection refused' });
   assert.equal(refused.remote, false);
-  const timeout = describeFailure({ code: 'ETIMEDOUT', timeoutType: 'CONNECT_TIMEOUT' }, relay, 'connecting');
-  assert.equal(timeout.reply.enhanced, '4.4.1');
-  const greeting = describeFailure({ code: 'ETIMEDOUT', timeoutType: 'GREETING_TIMEOUT' }, relay, 'connecting');
-  assert.match(greeting.reply.text, /timed out while connecting/);
   assert.equal(
-    describeFailure({ code: 'ETLS', message: 'Error initiating TLS - bad record' }, relay, 'connecting').reply.enhanced,
-    '4.7.5',
+    describe({ stage: 'connect', cause: 'timeout' }, relay).reply.text,
+    'connect to mx.remote.test[192.0.2.1]:25: Connection timed out',
   );
+  assert.equal(
+    describe({ stage: 'greeting', cause: 'timeout' }, relay).reply.text,
+    'conversation with mx.remote.test[192.0.2.1] timed out while receiving the initial server greeting',
+  );
+  const tls = describe({ stage: 'starttls', cause: 'tls', detail: 'ECONNRESET' }, relay);
+  assert.deepEqual([tls.reply.enhanced, tls.reply.text], ['4.7.5', 'TLS with mx.remote.test[192.0.2.1] failed: ECONNRESET']);
+  const required = describe({ stage: 'starttls', cause: 'tls', response: '502 5.5.1 Unknown command' }, relay);
+  assert.deepEqual([required.reply.enhanced, required.remote], ['4.7.4', false]);
   assert.match(
-    describeFailure({ code: 'ECONNECTION', originalCode: 'ECONNRESET' }, relay, 'sending message data').reply.text,
-    /lost connection with mx\.remote\.test\[192\.0\.2\.1\] while sending message data \(ECONNRESET\)/,
+    describe({ stage: 'message', cause: 'lost', detail: 'ECONNRESET' }, relay).reply.text,
+    /^lost connection with mx\.remote\.test\[192\.0\.2\.1\] while sending message body \(ECONNRESET\)$/,
+  );
+  assert.equal(
+    describe({ stage: 'end-of-data', cause: 'timeout' }, relay).reply.text,
+    'conversation with mx.remote.test[192.0.2.1] timed out while sending end of data -- message may be sent more than once',
   );
 });
 
 test('a failure with a server reply keeps the reply and the command it answered', () => {
-  const said = describeFailure(
-    { code: 'EENVELOPE', response: '550 5.7.1 Sender rejected', command: 'MAIL FROM' },
-    relay,
-    'sending the envelope',
-  );
-  assert.deepEqual(said, { reply: { code: 550, enhanced: '5.7.1', text: 'Sender rejected' }, remote: true, command: 'MAIL FROM' });
+  const said = describe({ stage: 'rcpt', cause: 'reply', response: '421 4.3.2 Service shutting down' }, relay);
+  assert.deepEqual(said, { reply: { code: 421, enhanced: '4.3.2', text: 'Service shutting down' }, remote: true, command: 'RCPT TO' });
 });
 
-test('partial RCPT refusal: each refused recipient gets its reply, the others the final reply', () => {
-  const rejected = new Map([
-    ['b@remote.test', { code: 'EENVELOPE', response: '550 5.1.1 No such user', command: 'RCPT TO' }],
-    ['c@remote.test', { code: 'EENVELOPE', response: '452 4.2.2 Mailbox full', command: 'RCPT TO' }],
+const none = { accepted: [], refused: new Map<string, string>(), mailRefused: null, dataReply: null, trouble: null };
+const verdicts = (recipients: string[], result: Partial<TransactionResult>, final = true) =>
+  transactionVerdicts(recipients, { ...none, ...result }, relay, final).map((v, i) => [recipients[i], v.status, v.said.reply.code]);
+
+test('only recipients accepted at RCPT and then taken at the end of data are delivered', () => {
+  const refused = new Map([
+    ['b@remote.test', '550 5.1.1 No such user'],
+    ['c@remote.test', '452 4.2.2 Mailbox full'],
   ]);
-  const outcomes = transactionOutcomes(
-    ['a@remote.test', 'b@remote.test', 'c@remote.test'],
-    { ok: true, response: '250 2.0.0 Ok: queued as X', rejected },
-    relay,
-    null,
-  );
+  const all = ['a@remote.test', 'b@remote.test', 'c@remote.test', 'd@remote.test'];
+  assert.deepEqual(verdicts(all, { accepted: ['a@remote.test'], refused, dataReply: '250 2.0.0 Ok: queued as X' }), [
+    ['a@remote.test', 'delivered', 250],
+    ['b@remote.test', 'bounced', 550],
+    ['c@remote.test', 'deferred', 452],
+    ['d@remote.test', 'deferred', 451],
+  ]);
+  assert.deepEqual(verdicts(all, { accepted: ['a@remote.test'], refused, dataReply: '250 2.0.0 Ok' }, false), [
+    ['a@remote.test', 'delivered', 250],
+    ['b@remote.test', 'bounced', 550],
+    ['c@remote.test', 'kept', 452],
+    ['d@remote.test', 'kept', 451],
+  ]);
+});
+
+test('a refused MAIL FROM decides for everyone; the 503s a pipelining server gives the RCPTs after it decide nothing', () => {
+  const refused = new Map([
+    ['a@r.test', '503 5.5.1 Error: need MAIL command'],
+    ['b@r.test', '503 5.5.1 Error: need MAIL command'],
+  ]);
+  const trouble = { stage: 'mail' as const, cause: 'reply' as const, response: '451 4.3.0 Try again later' };
+  const mail = { refused, mailRefused: '451 4.3.0 Try again later', trouble };
+  assert.deepEqual(verdicts(['a@r.test', 'b@r.test'], mail, false), [
+    ['a@r.test', 'kept', 451],
+    ['b@r.test', 'kept', 451],
+  ]);
+  assert.deepEqual(verdicts(['a@r.test'], { ...mail, mailRefused: '550 5.7.1 Sender rejected' }), [['a@r.test', 'bounced', 550]]);
+});
+
+test('after 421: accepted and unanswered recipients get the server\'s reply, not "lost connection"', () => {
+  const trouble = { stage: 'rcpt' as const, cause: 'reply' as const, response: '421 4.3.2 Service not available, closing' };
+  const result = { accepted: ['a@r.test'], refused: new Map([['b@r.test', '421 4.3.2 Service not available, closing']]), trouble };
+  const out = transactionVerdicts(['a@r.test', 'b@r.test', 'c@r.test'], { ...none, ...result }, relay, true);
   assert.deepEqual(
-    outcomes.map((o) => [o.recipient, o.status, o.reply.code, o.command]),
+    out.map((v) => [v.status, v.said.remote, v.said.reply.code, v.said.command]),
     [
-      ['a@remote.test', 'delivered', 250, 'DATA'],
-      ['b@remote.test', 'bounced', 550, 'RCPT TO'],
-      ['c@remote.test', 'deferred', 452, 'RCPT TO'],
+      ['deferred', true, 421, 'RCPT TO'],
+      ['deferred', true, 421, 'RCPT TO'],
+      ['deferred', true, 421, 'RCPT TO'],
     ],
   );
 });
 
-test('a failed transaction: the final reply applies to accepted recipients; SIZE refusal bounces 5.3.4', () => {
-  const dataRefused = transactionOutcomes(
-    ['a@r.test'],
-    { ok: false, error: { code: 'EMESSAGE', response: '554 5.7.0 Spam', command: 'DATA' }, accepted: ['a@r.test'], rejected: new Map() },
-    relay,
-    null,
-  );
+test('refused data bounces or defers the accepted recipients; SIZE refusal bounces 5.3.4; a lost connection defers', () => {
+  const accepted = ['a@r.test'];
+  assert.deepEqual(verdicts(accepted, { accepted, dataReply: '554 5.7.0 Spam', trouble: { stage: 'end-of-data', cause: 'reply' } }), [
+    ['a@r.test', 'bounced', 554],
+  ]);
   assert.deepEqual(
-    dataRefused.map((o) => [o.status, o.reply.enhanced]),
-    [['bounced', '5.7.0']],
+    verdicts(accepted, { accepted, trouble: { stage: 'data', cause: 'reply', response: '554 5.5.1 No valid recipients' } }),
+    [['a@r.test', 'bounced', 554]],
   );
-  const tooBig = transactionOutcomes(
-    ['a@r.test'],
-    {
-      ok: false,
-      error: { code: 'EMESSAGE', command: 'MAIL FROM', message: 'Message size larger than allowed 10' },
-      accepted: [],
-      rejected: new Map(),
-    },
-    relay,
-    null,
-  );
+  const tooBig = transactionVerdicts(accepted, { ...none, trouble: { stage: 'mail', cause: 'too-big' } }, relay, false);
   assert.deepEqual(
-    tooBig.map((o) => [o.status, o.reply.code, o.reply.enhanced]),
+    tooBig.map((v) => [v.status, v.said.reply.code, v.said.reply.enhanced]),
     [['bounced', 552, '5.3.4']],
   );
-  const lost = transactionOutcomes(
-    ['a@r.test'],
-    { ok: false, error: { code: 'ECONNECTION', command: 'CONN' }, accepted: ['a@r.test'], rejected: new Map() },
-    relay,
-    null,
-  );
+  const lost = transactionVerdicts(accepted, { ...none, accepted, trouble: { stage: 'end-of-data', cause: 'lost' } }, relay, true);
   assert.deepEqual(
-    lost.map((o) => [o.status, o.reply.enhanced]),
+    lost.map((v) => [v.status, v.said.reply.enhanced]),
     [['deferred', '4.4.2']],
   );
+});
+
+test('a reply that is not one (a desynchronised server) is a temporary protocol error, never a delivery', () => {
+  const refused = new Map([['b@r.test', '354 End data with <CR><LF>.<CR><LF>']]);
+  assert.deepEqual(verdicts(['b@r.test'], { refused, dataReply: '250 2.0.0 Ok' }), [['b@r.test', 'deferred', 451]]);
 });
 
 const retry = { minBackoff: 300, maxBackoff: 4000, maxLifetime: 3600 };

@@ -101,7 +101,7 @@ function harness(options: HarnessOptions): Harness {
   const timeouts = { connect: 2000, greeting: 2000, command: 1000, data: 3000 };
   const pool = new ConnectionPool({ hostname: 'relay.test', timeouts, maxOpen: options.concurrency ?? 10 });
   const destinations = new DestinationResolver(resolver, { port: options.port, routes: {}, allowPrivateDestinations: true });
-  const deliverer = new SmtpDeliverer(destinations, pool);
+  const deliverer = new SmtpDeliverer({ destinations, pool });
   const bouncer = new Bouncer({ enqueuer, ids, clock, hostname: 'relay.test' });
   const worker = new DeliveryWorker(
     { store, deliver: deliverer.deliver, bouncer, clock, logger, closeConnections: () => pool.closeAll(), random: () => 0.5 },

@@ -11,13 +11,15 @@ import { Bouncer } from '../../src/bounce/bouncer.js';
 import { openSpool, type SpoolDatabase } from '../../src/spool/database.js';
 import { DeliveryStore, type RecipientResult } from '../../src/spool/delivery-store.js';
 import { Enqueuer } from '../../src/spool/enqueue.js';
-import { QueueAdmin } from '../../src/spool/queue-admin.js';
+import { AdminLog, type Actor } from '../../src/spool/admin-log.js';
+import { QueueAdmin, type QueueChange } from '../../src/spool/queue-admin.js';
 import { QueueIdGenerator } from '../../src/spool/queue-id.js';
-import { listMessages, showMessage, type ListFilter } from '../../src/spool/queue-read.js';
+import { listMessageIds, listMessages, showMessage, type ListFilter } from '../../src/spool/queue-read.js';
 import { QueueStats } from '../../src/spool/queue-stats.js';
 import { fillSpool, type FixtureName } from '../helpers/queue-fixture.js';
 
 const NOW = 1_795_600_000_000;
+const ACTOR: Actor = { user: 'alice', uid: 1001, sudoUser: 'bob' };
 const dir = mkdtempSync(join(tmpdir(), 'smarthost-queue-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -116,31 +118,91 @@ describe('administrative transitions', () => {
 
   const due = (id: string): number[] =>
     db.prepare('SELECT next_attempt_at FROM recipients WHERE message_id = ? ORDER BY address').pluck().all(id) as number[];
+  /** How many recipients `change` changed, per message asked. */
+  const apply = (change: QueueChange, list: readonly string[], now: number, more: { domain?: string; dryRun?: boolean } = {}): number[] =>
+    admin.apply(change, list, { now, actor: ACTOR, ...more }).messages.map((m) => m.recipients.length);
 
-  test('retry by ID, by domain and all: queued and deferred recipients become due; held ones stay', () => {
-    assert.equal(admin.retry({ id: ids.deferred }, NOW + 1), 2);
+  test('retry one message, one domain and all: queued and deferred recipients become due; held ones stay, and are reported', () => {
+    assert.deepEqual(apply('retry', [ids.deferred], NOW + 1), [2]);
     assert.deepEqual(due(ids.deferred), [NOW + 1, NOW + 1]);
-    assert.equal(admin.retry({ domain: 'TWO.test' }, NOW + 2), 2, 'b@two.test and h@two.test');
-    assert.equal(admin.retry({ domain: 'two.test.' }, NOW + 2), 2, 'a trailing dot names the same domain, as in queue list');
-    assert.equal(admin.retry('all', NOW + 3), 4);
+    const waiting = listMessageIds(db, {});
+    assert.deepEqual(
+      apply('retry', listMessageIds(db, { domain: 'TWO.test' }), NOW + 2, { domain: 'TWO.test' }),
+      [1, 1],
+      'b@ and h@two.test',
+    );
+    assert.deepEqual(apply('retry', waiting, NOW + 2, { domain: 'two.test.' }), [1, 0, 1, 0], 'a trailing dot names the same domain');
+    const all = admin.apply('retry', waiting, { now: NOW + 3, actor: ACTOR });
+    assert.deepEqual(
+      all.messages.map((m) => [m.recipients.length, m.held]),
+      [
+        [2, []],
+        [0, ['d@three.test']],
+        [1, []],
+        [1, []],
+      ],
+    );
     assert.deepEqual(states(db, ids.held), [['d@three.test', 'held']]);
     assert.ok(due(ids.held)[0] !== NOW + 3);
   });
 
   test('hold, then release: due now, deferred after an attempt, queued before any', () => {
-    assert.equal(admin.hold(ids.queued, NOW), 1);
-    assert.equal(admin.hold(ids.queued, NOW), 0, 'already held');
-    assert.equal(admin.hold(ids.delivered, NOW), 0, 'nothing waiting');
-    assert.equal(admin.release(ids.queued, NOW + 5), 1);
+    assert.deepEqual(apply('hold', [ids.queued], NOW), [1]);
+    assert.deepEqual(apply('hold', [ids.queued], NOW), [0], 'already held');
+    assert.deepEqual(apply('hold', [ids.delivered], NOW), [0], 'nothing waiting');
+    assert.deepEqual(apply('release', [ids.queued], NOW + 5), [1]);
     assert.deepEqual(states(db, ids.queued), [['a@one.test', 'queued']]);
-    assert.equal(admin.release(ids.held, NOW + 5), 1);
+    assert.deepEqual(apply('release', [ids.held], NOW + 5), [1]);
     assert.deepEqual(states(db, ids.held), [['d@three.test', 'deferred']]);
     assert.deepEqual(due(ids.held), [NOW + 5]);
   });
 
-  test('delete removes the message, its body, recipients and attempts', () => {
-    assert.equal(admin.delete(ids.bounced), true);
-    assert.equal(admin.delete(ids.bounced), false);
+  test("with a domain, only that domain's recipients change; a dry run reports the same and changes nothing", () => {
+    const dry = admin.apply('hold', [ids.deferred], { now: NOW, actor: ACTOR, domain: 'one.test', dryRun: true });
+    assert.deepEqual(dry.messages[0]?.recipients, ['c@one.test']);
+    assert.deepEqual(states(db, ids.deferred), [
+      ['b@two.test', 'deferred'],
+      ['c@one.test', 'deferred'],
+    ]);
+    assert.deepEqual(
+      new AdminLog(db).take(1000).filter((l) => l.fields['queueId'] === ids.deferred && l.msg === 'admin hold'),
+      [],
+    );
+    assert.deepEqual(apply('hold', [ids.deferred], NOW, { domain: 'one.test' }), [1]);
+    assert.deepEqual(states(db, ids.deferred), [
+      ['b@two.test', 'deferred'],
+      ['c@one.test', 'held'],
+    ]);
+    assert.deepEqual(apply('release', [ids.deferred], NOW), [1]);
+  });
+
+  test('every change leaves one admin log line per message changed, with the recipients and the Unix user', () => {
+    const log = new AdminLog(db);
+    log.removeThrough(Number.MAX_SAFE_INTEGER);
+    apply('hold', [ids.mixed, ids.delivered], NOW + 7);
+    const lines = log.take(10);
+    assert.deepEqual(
+      lines.map((l) => [l.at, l.msg, l.fields]),
+      [
+        [
+          NOW + 7,
+          'admin hold',
+          { queueId: ids.mixed, from: 'App@Example.com', rcpts: 1, recipients: ['h@two.test'], by: 'alice', uid: 1001, sudoUser: 'bob' },
+        ],
+      ],
+      'nothing logged for a message with nothing to hold',
+    );
+    apply('release', [ids.mixed], NOW + 8);
+  });
+
+  test('delete removes the message, its body, recipients and attempts; unknown IDs are reported', () => {
+    const result = admin.apply('delete', [ids.bounced, '0000000000000A'], { now: NOW, actor: ACTOR });
+    assert.deepEqual(
+      result.messages.map((m) => [m.id, m.recipients]),
+      [[ids.bounced, ['f@two.test']]],
+    );
+    assert.deepEqual(result.missing, ['0000000000000A']);
+    assert.deepEqual(admin.apply('delete', [ids.bounced], { now: NOW, actor: ACTOR }).missing, [ids.bounced]);
     const left = db
       .prepare(`SELECT (SELECT count(*) FROM bodies WHERE message_id = @id) + (SELECT count(*) FROM recipients WHERE message_id = @id)
       + (SELECT count(*) FROM attempts WHERE message_id = @id) AS n`)
@@ -175,7 +237,7 @@ describe('an attempt that ends after the administrator changed its recipient', (
   });
 
   test('held while deferred stays held; a delivery still counts', () => {
-    new QueueAdmin(db).hold(ids.deferred, NOW);
+    new QueueAdmin(db).apply('hold', [ids.deferred], { now: NOW, actor: ACTOR });
     store.record([outcome(ids.deferred, 'b@two.test', 'deferred'), outcome(ids.deferred, 'c@one.test', 'delivered')]);
     assert.deepEqual(states(db, ids.deferred), [
       ['b@two.test', 'held'],
@@ -184,7 +246,7 @@ describe('an attempt that ends after the administrator changed its recipient', (
   });
 
   test("a deleted message's outcome is dropped without failing the others in the batch", () => {
-    new QueueAdmin(db).delete(ids.queued);
+    new QueueAdmin(db).apply('delete', [ids.queued], { now: NOW, actor: ACTOR });
     store.record([outcome(ids.queued, 'a@one.test', 'delivered'), outcome(ids.mixed, 'h@two.test', 'delivered')]);
     assert.deepEqual(states(db, ids.mixed), [
       ['g@one.test', 'delivered'],
@@ -205,7 +267,7 @@ describe('queue bounce', () => {
         clock: { now: () => NOW },
         hostname: 'relay.test',
       });
-      const result = await bounceNow({ db, store, bouncer, clock: { now: () => NOW } }, ids.mixed);
+      const result = await bounceNow({ db, store, bouncer, clock: { now: () => NOW } }, ids.mixed, { actor: ACTOR });
       assert.ok(result.found);
       assert.deepEqual(result.bounced, ['h@two.test']);
       assert.deepEqual(states(db, ids.mixed), [
@@ -224,9 +286,47 @@ describe('queue bounce', () => {
       );
       assert.match(dsn?.body?.toString() ?? '', /Final-Recipient: rfc822; h@two\.test\r\nAction: failed\r\nStatus: 5\.0\.0/);
       assert.match(dsn?.body?.toString() ?? '', /Subject: fixture mixed/, 'the original header is attached');
-      const again = await bounceNow({ db, store, bouncer, clock: { now: () => NOW } }, ids.mixed);
-      assert.deepEqual(again, { found: true, bounced: [], dsn: null });
-      assert.deepEqual(await bounceNow({ db, store, bouncer, clock: { now: () => NOW } }, '0000000000000A'), { found: false });
+      const again = await bounceNow({ db, store, bouncer, clock: { now: () => NOW } }, ids.mixed, { actor: ACTOR });
+      assert.deepEqual(again, { found: true, sender: 'App@Example.com', bounced: [], dsn: null });
+      assert.deepEqual(await bounceNow({ db, store, bouncer, clock: { now: () => NOW } }, '0000000000000A', { actor: ACTOR }), {
+        found: false,
+      });
+      const lines = new AdminLog(db).take(10).map((l) => [l.msg, l.fields]);
+      assert.deepEqual(
+        lines,
+        [
+          [
+            'admin bounce',
+            {
+              queueId: ids.mixed,
+              from: 'App@Example.com',
+              rcpts: 1,
+              recipients: ['h@two.test'],
+              dsn: result.dsn,
+              by: 'alice',
+              uid: 1001,
+              sudoUser: 'bob',
+            },
+          ],
+          [
+            'delivery bounced',
+            {
+              queueId: ids.mixed,
+              from: 'App@Example.com',
+              to: 'h@two.test',
+              relay: 'none',
+              delay: 1800,
+              attempts: 2,
+              tls: 'none',
+              status: 'bounced',
+              reply: '550 5.0.0 message returned to the sender by the mail administrator',
+            },
+          ],
+          ['sender non-delivery notification', { queueId: ids.mixed, dsn: result.dsn, to: 'App@Example.com', rcpts: 1 }],
+          ['removed', { queueId: ids.mixed }],
+        ],
+        'the same lines as any bounce, after the admin line',
+      );
     } finally {
       db.close();
     }

@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { SMTPServerDataStream } from 'smtp-server';
+import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import {
   awaitsServer,
+  decodeDataLinearly,
   expectsContinuation,
   interceptCommands,
   isClosing,
@@ -78,8 +80,9 @@ describe('smtp-server adapter contract', () => {
     const connection = sessions.at(-1);
     assert.ok(connection, 'ObservedSMTPServer handed the session to its hook');
     for (const { owner, member, type } of SMTP_SERVER_PRIVATE_MEMBERS) {
-      assert.ok(member in connection, `smtp-server ${owner}.${member} is gone (the adapter needs it: upgrade the adapter)`);
-      const value = (connection as unknown as Record<string, unknown>)[member];
+      const holder = (owner === 'SMTPStream' ? connection._parser : connection) as unknown as Record<string, unknown>;
+      assert.ok(member in holder, `smtp-server ${owner}.${member} is gone (the adapter needs it: upgrade the adapter)`);
+      const value = holder[member];
       assert.ok(hasType(value, type), `smtp-server ${owner}.${member} is ${typeof value} ${String(value)}, the adapter expects ${type}`);
     }
     await client.quit();
@@ -137,5 +140,70 @@ describe('smtp-server adapter contract', () => {
       ['EHLO client.test', 'AUTH LOGIN', 'MAIL FROM:<a@example.test>', 'RCPT TO:<b@example.test>', 'DATA', 'QUIT'],
       'interceptCommands sees every command line (SMTPConnection._onCommand)',
     );
+  });
+});
+
+describe('smtp-server adapter: the linear DATA decoder', () => {
+  let server: ObservedSMTPServer;
+  let port: number;
+  const sessions: SMTPConnection[] = [];
+  const messages: Buffer[] = [];
+
+  before(async () => {
+    server = new ObservedSMTPServer(
+      {
+        logger: false,
+        authOptional: true,
+        size: 100,
+        rejectOversized: true,
+        onData: (stream, _session, callback) => {
+          const parts: Buffer[] = [];
+          stream.on('data', (chunk: Buffer) => parts.push(chunk));
+          stream.once('end', () => {
+            messages.push(Buffer.concat(parts));
+            callback();
+          });
+        },
+      },
+      (connection) => {
+        sessions.push(connection);
+        decodeDataLinearly(connection);
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.server.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((resolve) => server.close(resolve)));
+
+  test('replaces the data parser, also the one made after STARTTLS, and keeps the size limit', async () => {
+    const client = await SmtpClient.connect(port);
+    const connection = sessions.at(-1)!;
+    const decoding = (): boolean =>
+      connection._parser !== false && connection._parser._feedDataStream !== SMTPStream.prototype._feedDataStream;
+    assert.equal(decoding(), true, 'SMTPConnection._parser._feedDataStream is replaced');
+    await client.ehlo();
+    assert.equal((await client.starttls()).code, 220);
+    await client.ehlo();
+    assert.equal(decoding(), true, 'the parser made after STARTTLS (SMTPConnection._createParser) is replaced too');
+    await client.send('MAIL FROM:<a@example.test>');
+    await client.send('RCPT TO:<b@example.test>');
+    assert.equal((await client.send('DATA')).code, 354);
+    for (const piece of ['a\r\n.', '.b\r\nc\n.\n', 'd\r\n.', '\r', '\nNOOP\r\n']) client.write(piece);
+    assert.equal((await client.read()).code, 250);
+    assert.equal((await client.read()).code, 250, 'the command after the end of data');
+    assert.equal(messages.at(-1)?.toString('latin1'), 'a\r\n.b\r\nc\n.\nd\r\n');
+
+    // 25 stuffed lines are 125 bytes on the wire and 100 in the message: at the limit, not over it.
+    for (const [lines, code] of [
+      [25, 250],
+      [26, 552],
+    ]) {
+      await client.send('MAIL FROM:<a@example.test>');
+      await client.send('RCPT TO:<b@example.test>');
+      await client.send('DATA');
+      client.write(`${'..x\r\n'.repeat(lines ?? 0)}.\r\n`);
+      assert.equal((await client.read()).code, code, `the size limit counts message bytes (SMTPStream._countDataBytes): ${lines} lines`);
+    }
+    await client.quit();
   });
 });

@@ -51,6 +51,7 @@ describe('systemd unit', () => {
     const s = settings();
     const one = (key: string): string | undefined => s.get(key)?.at(-1);
     assert.equal(one('Type'), 'notify');
+    assert.equal(one('SyslogIdentifier'), 'smarthost', 'journalctl -t smarthost, not "node"');
     assert.equal(one('User'), 'smarthost');
     assert.equal(one('StateDirectory'), 'smarthost');
     assert.equal(one('ConfigurationDirectory'), 'smarthost');
