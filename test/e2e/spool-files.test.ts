@@ -115,7 +115,7 @@ describe('spool file modes', () => {
   });
 });
 
-describe('one daemon per spool', { timeout: 60_000 }, () => {
+describe('one daemon per spool', { timeout: 120_000 }, () => {
   let mx: FakeMx;
   let daemon: TestDaemon;
   let release: (() => void) | null = null;

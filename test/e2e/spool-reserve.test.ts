@@ -64,7 +64,7 @@ function states(daemon: TestDaemon): Record<string, string> {
   }
 }
 
-describe('the free-space reserve', { timeout: 90_000 }, () => {
+describe('the free-space reserve', { timeout: 150_000 }, () => {
   const mounts: string[] = [];
   after(() => {
     for (const dir of mounts) unmountTmpfs(dir);

@@ -9,8 +9,8 @@ import { DEFAULT_USER, TestDaemon } from '../helpers/daemon.js';
 import { FakeMx, freePort } from '../helpers/fake-mx.js';
 import { authenticatedClient } from '../helpers/smtp-client.js';
 
-const ROUNDS = 5;
-const PER_ROUND = 40;
+const ROUNDS = 4;
+const PER_ROUND = 25;
 const BODY = `From: app@example.com\r\nSubject: retention\r\n\r\n${`${'r'.repeat(78)}\r\n`.repeat(25)}`;
 
 async function until(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
