@@ -1,7 +1,8 @@
 // `smarthost queue bounce`: give up on a message's waiting recipients (queued, deferred, held) now,
-// as if each had failed for good, and tell the sender. One DSN covers them all (for a null-sender
-// message: to the postmaster, when one is configured, as for any failure); it is committed first,
-// then the recipients are recorded bounced through the delivery store like any final outcome (an
+// as if each had failed for good, and tell the sender. One DSN covers them all, by the rules of any
+// failure report (bouncer.ts: NOTIFY, RET, ENVID and ORCPT as the client gave them; for a
+// null-sender message the postmaster, when one is configured); it is committed first, then the
+// recipients are recorded bounced through the delivery store like any final outcome (an
 // `attempts` row each; the message is finished and its body handled as spool.keepDelivered says),
 // so a crash in between can repeat the DSN but never lose it.
 // With the outcome go its lines for the daemon's log (src/spool/admin-log.ts): the admin action with
@@ -15,11 +16,12 @@ import { formatReply, reply } from '../smtp/reply.js';
 import { AdminLog, actorFields, type Actor, type AdminLogLine } from '../spool/admin-log.js';
 import type { SpoolDatabase } from '../spool/database.js';
 import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
-import { showMessage, type ShownMessage } from '../spool/queue-read.js';
+import { dsnParametersOf, showMessage, type ShownMessage } from '../spool/queue-read.js';
 import { WAITING_STATES } from '../spool/queue-stats.js';
 import { attemptLogFields } from '../delivery/results.js';
 import type { Bouncer } from './bouncer.js';
-import type { FailedRecipient } from './dsn.js';
+import { NO_RECIPIENT_DSN } from '../smtp/dsn-parameters.js';
+import type { ReportedRecipient } from './dsn.js';
 
 export const RETURNED_BY_ADMINISTRATOR = reply(550, '5.0.0', 'message returned to the sender by the mail administrator');
 
@@ -51,20 +53,38 @@ export async function bounceNow(deps: AdministrativeBounceDeps, id: string, opti
   const addresses = waiting.map((r) => r.address);
   if (addresses.length === 0 || options.dryRun) return { found: true, sender: message.sender, bounced: addresses, dsn: null };
   const now = deps.clock.now();
-  const failed: FailedRecipient[] = addresses.map((address) => ({
+  const given = dsnParametersOf(deps.db, id);
+  const failed: ReportedRecipient[] = addresses.map((address) => ({
     address,
     reply: RETURNED_BY_ADMINISTRATOR,
     remote: false,
     relay: null,
     expired: false,
     at: now,
+    orcpt: given.recipients.get(address)?.orcpt ?? null,
   }));
   const originalHeader = message.body ? Buffer.from(splitMessage(message.body).header) : Buffer.alloc(0);
-  const notified = failed.filter((f) => deps.bouncer.noticeTo(message.sender, f.address) !== null);
-  const dsn =
-    notified.length === 0
-      ? null
-      : await deps.bouncer.bounce({ queueId: id, sender: message.sender, arrivedAt: message.createdAt, originalHeader }, notified);
+  const notified = failed.filter((f) =>
+    deps.bouncer.reportsOn({
+      sender: message.sender,
+      address: f.address,
+      dsn: given.recipients.get(f.address) ?? NO_RECIPIENT_DSN,
+      action: 'failed',
+      arrivedAt: message.createdAt,
+      now,
+      delayWarned: false,
+      passedOn: false,
+    }),
+  );
+  const source = {
+    queueId: id,
+    sender: message.sender,
+    arrivedAt: message.createdAt,
+    originalHeader,
+    original: message.body,
+    dsn: given.message,
+  };
+  const dsn = notified.length === 0 ? null : await deps.bouncer.bounce(source, notified);
   const noticeTo = notified[0] ? deps.bouncer.noticeTo(message.sender, notified[0].address) : null;
   const results = waiting.map((r) => bouncedResult(id, r.address, now));
   const log = new AdminLog(deps.db);

@@ -4,7 +4,7 @@
 // stderr. The selection, --dry-run, --yes and the output are queue-change.ts's.
 import { pino } from 'pino';
 import { bounceNow } from '../bounce/administrative.js';
-import { Bouncer } from '../bounce/bouncer.js';
+import { Bouncer, bouncerSettings } from '../bounce/bouncer.js';
 import { DkimKeyError } from '../dkim/key-file.js';
 import { DkimSigner } from '../dkim/signer.js';
 import { systemClock } from '../platform/clock.js';
@@ -35,8 +35,7 @@ export async function bounceMessages(args: readonly string[], options: ChangeOpt
         enqueuer: new Enqueuer(db),
         ids: new QueueIdGenerator(),
         clock: systemClock,
-        hostname: config.hostname,
-        postmaster: config.postmaster,
+        ...bouncerSettings(config),
       },
       signer.signIfKeyExists,
     );

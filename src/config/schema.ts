@@ -170,6 +170,11 @@ const delivery = z.strictObject({
   routes: z.record(domainName, endpoint).default({}),
   retry: retry.prefault({}),
   timeouts: timeouts.prefault({}),
+  delayWarning: seconds.default(14_400),
+});
+
+const bounce = z.strictObject({
+  maxReturnSize: z.number().int().nonnegative().default(50_000),
 });
 
 /** A DNS server: an IP address with an optional port ("127.0.0.1:5353", "[::1]:53", "192.0.2.53"). */
@@ -257,6 +262,7 @@ const configFields = z.strictObject({
   limits: limits.prefault({}),
   authFailures: authFailures.prefault({}),
   delivery: delivery.prefault({}),
+  bounce: bounce.prefault({}),
   dns: dns.prefault({}),
   dkim: dkim.prefault({}),
   metrics: metrics.prefault({}),

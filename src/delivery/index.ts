@@ -2,7 +2,7 @@
 // previous run first), the SMTP side (resolver, destinations, connection pool, deliverer: no spool
 // and no schedule), the bouncer and the worker, subscribed to the Enqueuer's hand-off. The caller starts the worker once
 // submission runs and stops it before closing the spool.
-import { Bouncer } from '../bounce/bouncer.js';
+import { Bouncer, bouncerSettings } from '../bounce/bouncer.js';
 import type { Config } from '../config/schema.js';
 import type { MessageSigner } from '../dkim/types.js';
 import type { Clock } from '../platform/clock.js';
@@ -53,10 +53,7 @@ export function createDelivery(deps: DeliveryDeps): DeliveryWorker {
   const t = d.timeouts;
   const timeouts = { connect: t.connect * 1000, greeting: t.greeting * 1000, command: t.command * 1000, data: t.data * 1000 };
   const pool = new ConnectionPool({ hostname: config.hostname, timeouts, maxOpen: d.concurrency, opened });
-  const bouncer = new Bouncer(
-    { enqueuer: deps.enqueuer, ids: deps.ids, clock: deps.clock, hostname: config.hostname, postmaster: config.postmaster },
-    deps.signer,
-  );
+  const bouncer = new Bouncer({ enqueuer: deps.enqueuer, ids: deps.ids, clock: deps.clock, ...bouncerSettings(config) }, deps.signer);
   const worker = new DeliveryWorker(
     {
       store,

@@ -6,14 +6,19 @@
 // failed for good wait for the rest of their round (jobs.ts); then one DSN covers them all, and their
 // final state is recorded only once the DSN is committed, so a crash in between repeats the attempt
 // (and perhaps the DSN) rather than losing the DSN. If the DSN cannot be spooled they stay deferred
-// and are tried again after minBackoff. Null-sender messages never go back to their sender; their
-// failures go to the postmaster when one is configured (bouncer.ts).
+// and are tried again after minBackoff. The same holds for delay warnings and success reports (one
+// DSN per kind and round): a delayed recipient is marked warned only with its warning spooled (else
+// the next deferral tries again); a delivered one is recorded delivered either way. Which outcomes
+// are reported, and to whom, is the bouncer's rule (bouncer.ts: NOTIFY, the null sender, the
+// postmaster).
 // Outcomes the spool does not take (a full disk) are kept and written again every second, never
 // dropped: dropping them would have the recipients delivered a second time once their lease ran out.
 import type { Bouncer } from '../bounce/bouncer.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
+import type { ReportAction } from '../bounce/dsn.js';
+import { NO_RECIPIENT_DSN } from '../smtp/dsn-parameters.js';
 import { formatReply, reply } from '../smtp/reply.js';
 import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
 import type { RetrySchedule } from './backoff.js';
@@ -22,6 +27,13 @@ import { judge, logAttempt } from './results.js';
 import type { Outcome } from './types.js';
 
 const RECORD_BATCH_MS = 10;
+const REPORT_ORDER: readonly ReportAction[] = ['failed', 'delayed', 'relayed'];
+/** As Postfix logs them. */
+const NOTICE_NAMES: Record<ReportAction, string> = {
+  failed: 'non-delivery notification',
+  delayed: 'delay notification',
+  relayed: 'delivery status notification',
+};
 const RECORD_BATCH_MAX = 500;
 const RECORD_RETRY_MS = 1000;
 
@@ -62,12 +74,21 @@ export class OutcomeRecorder {
       const judged = judge(message, recipient, outcome, now, this.deps.retry, this.deps.random);
       logAttempt(this.deps.logger, message, judged, recipient.attempts + 1);
       this.count(judged.result, message.createdAt);
-      if (judged.failed && this.deps.bouncer.noticeTo(message.sender, recipient.address) !== null) {
-        round.failures.push({ result: judged.result, failed: judged.failed });
-      } else this.record(judged.result);
+      const reported = this.deps.bouncer.reportsOn({
+        sender: message.sender,
+        address: recipient.address,
+        dsn: recipient.dsn ?? NO_RECIPIENT_DSN,
+        action: judged.action,
+        arrivedAt: message.createdAt,
+        now,
+        delayWarned: recipient.delayWarned === true,
+        passedOn: outcome.dsnPassedOn === true,
+      });
+      if (reported) round.reports.push({ result: judged.result, report: judged.report, action: judged.action });
+      else this.record(judged.result);
     });
     round.pending--;
-    if (round.pending === 0 && round.failures.length > 0) void this.bounce(message, round);
+    if (round.pending === 0 && round.reports.length > 0) void this.report(message, round);
   }
 
   /** Attempts by outcome, and the time from acceptance to delivery. */
@@ -121,30 +142,48 @@ export class OutcomeRecorder {
     this.timer = setTimeout(() => this.flush(), RECORD_RETRY_MS);
   }
 
-  private async bounce(message: JobMessage, round: Round): Promise<void> {
+  /** One DSN for each kind of report the round has, one after the other. */
+  private async report(message: JobMessage, round: Round): Promise<void> {
     this.bouncesInFlight++;
-    const failed = round.failures.map((f) => f.failed);
+    try {
+      for (const action of REPORT_ORDER) {
+        const group = round.reports.filter((r) => r.action === action);
+        if (group.length > 0) await this.reportGroup(message, round, action, group);
+      }
+    } finally {
+      round.original = null;
+      this.bouncesInFlight--;
+      this.deps.settled();
+    }
+  }
+
+  private async reportGroup(message: JobMessage, round: Round, action: ReportAction, group: Round['reports']): Promise<void> {
+    const recipients = group.map((r) => r.report);
     try {
       const source = {
         queueId: message.id,
         sender: message.sender,
         arrivedAt: message.createdAt,
         originalHeader: round.originalHeader ?? Buffer.alloc(0),
+        original: round.original,
+        dsn: message.dsn,
       };
-      const dsnId = await this.deps.bouncer.bounce(source, failed);
-      const to = this.deps.bouncer.noticeTo(message.sender, failed[0]?.address ?? '');
+      const dsnId = await this.deps.bouncer.bounce(source, recipients, action);
+      const to = this.deps.bouncer.noticeTo(message.sender, recipients[0]?.address ?? '');
       const who = message.sender === '' ? 'postmaster' : 'sender';
-      this.deps.logger.info({ queueId: message.id, dsn: dsnId, to, rcpts: failed.length }, `${who} non-delivery notification`);
-      for (const f of round.failures) this.record(f.result);
+      this.deps.logger.info({ queueId: message.id, dsn: dsnId, to, rcpts: recipients.length }, `${who} ${NOTICE_NAMES[action]}`);
+      const warnedAt = action === 'delayed' ? this.deps.clock.now() : null;
+      for (const r of group) this.record(warnedAt === null ? r.result : { ...r.result, delayWarnedAt: warnedAt });
     } catch (err) {
+      if (action !== 'failed') {
+        this.deps.logger.error({ queueId: message.id, err }, `cannot queue the ${NOTICE_NAMES[action]}`);
+        for (const r of group) this.record(r.result);
+        return;
+      }
       this.deps.logger.error({ queueId: message.id, err }, 'cannot queue the delivery status notification; will try again');
       const retryAt = this.deps.clock.now() + this.deps.retry.minBackoff * 1000;
       const why = formatReply(reply(451, '4.3.0', 'cannot queue the delivery status notification'));
-      for (const f of round.failures)
-        this.record({ ...f.result, state: 'deferred', outcome: 'deferred', nextAttemptAt: retryAt, reply: why });
-    } finally {
-      this.bouncesInFlight--;
-      this.deps.settled();
+      for (const r of group) this.record({ ...r.result, state: 'deferred', outcome: 'deferred', nextAttemptAt: retryAt, reply: why });
     }
   }
 

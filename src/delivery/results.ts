@@ -4,7 +4,7 @@
 // One log line per recipient attempt, with the fields an operator greps for in Postfix's maillog:
 // queueId, from, to, relay (host[address]:port or "none"), delay (seconds since arrival), attempts,
 // tls, status (sent, deferred, bounced, expired) and the reply.
-import type { FailedRecipient } from '../bounce/dsn.js';
+import type { ReportAction, ReportedRecipient } from '../bounce/dsn.js';
 import type { Logger } from '../platform/logger.js';
 import { formatReply } from '../smtp/reply.js';
 import type { RecipientResult } from '../spool/delivery-store.js';
@@ -18,7 +18,9 @@ export type LogStatus = 'sent' | 'deferred' | 'bounced' | 'expired';
 export interface Judged {
   readonly result: RecipientResult;
   readonly status: LogStatus;
-  readonly failed: FailedRecipient | null;
+  /** The recipient as a DSN would report it, and the DSN action its new state means. */
+  readonly report: ReportedRecipient;
+  readonly action: ReportAction;
 }
 
 export function judge(
@@ -46,20 +48,20 @@ export function judge(
     relay: outcome.relay ? relayName(outcome.relay) : null,
     tls: tlsText(outcome.tls),
   };
-  const failed =
-    state === 'bounced'
-      ? {
-          address: recipient.address,
-          reply: outcome.reply,
-          remote: outcome.remote,
-          command: outcome.command,
-          relay: outcome.relay,
-          expired,
-          at: now,
-        }
-      : null;
-  return { result, status, failed };
+  const report: ReportedRecipient = {
+    address: recipient.address,
+    reply: outcome.reply,
+    remote: outcome.remote,
+    command: outcome.command,
+    relay: outcome.relay,
+    expired,
+    at: now,
+    orcpt: recipient.dsn?.orcpt ?? null,
+  };
+  return { result, status, report, action: ACTIONS[state] };
 }
+
+const ACTIONS: Record<RecipientResult['state'], ReportAction> = { bounced: 'failed', deferred: 'delayed', delivered: 'relayed' };
 
 export function tlsText(tls: TlsInfo | null): string {
   return tls ? `${tls.version} ${tls.cipher} ${tls.verified ? 'verified' : 'unverified'}` : 'none';

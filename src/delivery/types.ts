@@ -30,6 +30,8 @@ export interface Outcome {
   readonly command?: string;
   readonly relay: Relay | null;
   readonly tls: TlsInfo | null;
+  /** The server offered DSN and was given the recipient's DSN parameters: it reports on it itself. */
+  readonly dsnPassedOn?: boolean;
 }
 
 export interface DeliveryRequest {

@@ -22,6 +22,7 @@ import { splitMessage } from '../smtp/headers.js';
 import type { DeliveryStore, RecipientResult } from '../spool/delivery-store.js';
 import type { NewMessage } from '../spool/enqueue.js';
 import { domainOf } from '../smtp/address.js';
+import { wantsNotice } from '../smtp/dsn-parameters.js';
 import type { RetrySchedule } from './backoff.js';
 import { DispatchQueue } from './dispatch-queue.js';
 import { jobsFor, keyOf, type Job } from './jobs.js';
@@ -103,8 +104,13 @@ export class DeliveryWorker {
         continue;
       }
       const keepBody = this.queue.waitingBytes + m.body.length <= READY_BYTES;
-      const message = { id: m.id, sender: m.sender, createdAt: m.createdAt, ...(keepBody ? { body: m.body } : {}) };
-      const recipients = m.recipients.map((address) => ({ address, domain: domainOf(address), attempts: 0 }));
+      const message = { id: m.id, sender: m.sender, createdAt: m.createdAt, dsn: m.dsn?.message, ...(keepBody ? { body: m.body } : {}) };
+      const recipients = m.recipients.map((address) => ({
+        address,
+        domain: domainOf(address),
+        attempts: 0,
+        dsn: m.dsn?.recipients.get(address),
+      }));
       this.enqueueJobs(jobsFor(message, recipients));
     }
     this.schedulePump();
@@ -192,7 +198,10 @@ export class DeliveryWorker {
     }
     for (const list of byMessage.values()) {
       const first = list[0];
-      if (first) this.enqueueJobs(jobsFor({ id: first.messageId, sender: first.sender, createdAt: first.createdAt }, list));
+      if (first) {
+        const message = { id: first.messageId, sender: first.sender, createdAt: first.createdAt, dsn: first.messageDsn };
+        this.enqueueJobs(jobsFor(message, list));
+      }
     }
     this.dueAt = rows.length >= limit ? now : this.deps.store.nextDue();
   }
@@ -236,9 +245,10 @@ export class DeliveryWorker {
       return outcomeForAll(request, { status: 'deferred', reply: missing, remote: false, relay: null, tls: null });
     }
     const outcomes = await settle(this.deps.deliver, { ...request, body });
-    if (!job.round.originalHeader && outcomes.some((o) => o.status !== 'delivered')) {
-      job.round.originalHeader = Buffer.from(splitMessage(body).header);
-    }
+    const undelivered = outcomes.some((o) => o.status !== 'delivered');
+    const reportable = undelivered || job.recipients.some((r) => r.dsn && wantsNotice(r.dsn, 'SUCCESS'));
+    if (!job.round.originalHeader && reportable) job.round.originalHeader = Buffer.from(splitMessage(body).header);
+    if (undelivered && message.dsn?.ret === 'FULL') job.round.original = body;
     return outcomes;
   }
 

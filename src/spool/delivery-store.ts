@@ -18,6 +18,14 @@
 // The administrator may change a recipient while its attempt runs (queue-admin.ts): a deferred
 // outcome then leaves a recipient that was held or bounced in the meantime as it is, and the outcome
 // of a recipient whose message was deleted is dropped. A delivered or bounced outcome always counts.
+import {
+  NO_MESSAGE_DSN,
+  NO_RECIPIENT_DSN,
+  notifyFromText,
+  retFromText,
+  type MessageDsn,
+  type RecipientDsn,
+} from '../smtp/dsn-parameters.js';
 import type { SpoolDatabase } from './database.js';
 
 /**
@@ -33,6 +41,11 @@ export interface ClaimedRecipient {
   readonly attempts: number;
   readonly sender: string;
   readonly createdAt: number;
+  /** The message's RET and ENVID, the recipient's NOTIFY and ORCPT (RFC 3461). */
+  readonly messageDsn: MessageDsn;
+  readonly dsn: RecipientDsn;
+  /** The recipient's one delay warning went out already. */
+  readonly delayWarned: boolean;
 }
 
 export type FinalState = 'delivered' | 'bounced';
@@ -51,6 +64,8 @@ export interface RecipientResult {
   /** "host[address]:port", for recipients.last_mx. */
   readonly relay: string | null;
   readonly tls: string | null;
+  /** When the recipient's delay warning was spooled, if this result comes with one. */
+  readonly delayWarnedAt?: number | null;
 }
 
 interface RecipientKey {
@@ -58,8 +73,13 @@ interface RecipientKey {
   readonly address: string;
 }
 
-interface ClaimRow extends ClaimedRecipient {
+interface ClaimRow extends Omit<ClaimedRecipient, 'messageDsn' | 'dsn' | 'delayWarned'> {
   readonly rid: number;
+  readonly dsnRet: string | null;
+  readonly dsnEnvid: string | null;
+  readonly dsnNotify: string | null;
+  readonly dsnOrcpt: string | null;
+  readonly delayWarnedAt: number | null;
 }
 
 export class DeliveryStore {
@@ -88,7 +108,8 @@ export class DeliveryStore {
     return {
       due: db.prepare(
         `SELECT r.rowid AS rid, r.message_id AS messageId, r.address, r.domain, r.attempts,
-                m.sender, m.created_at AS createdAt
+                m.sender, m.created_at AS createdAt, m.dsn_ret AS dsnRet, m.dsn_envid AS dsnEnvid,
+                r.dsn_notify AS dsnNotify, r.dsn_orcpt AS dsnOrcpt, r.delay_warned_at AS delayWarnedAt
            FROM recipients r INDEXED BY recipients_due JOIN messages m ON m.id = r.message_id
           WHERE r.state IN ('queued', 'deferred') AND r.next_attempt_at <= @now
           ORDER BY r.next_attempt_at LIMIT @limit`,
@@ -101,7 +122,8 @@ export class DeliveryStore {
       update: db.prepare(
         `UPDATE recipients SET state = CASE WHEN @state = 'deferred' AND state IN ('held', 'bounced') THEN state ELSE @state END,
                 attempts = attempts + 1, next_attempt_at = @nextAttemptAt,
-                lease_until = NULL, last_reply = @reply, last_mx = @relay, updated_at = @at
+                lease_until = NULL, last_reply = @reply, last_mx = @relay, updated_at = @at,
+                delay_warned_at = coalesce(@delayWarnedAt, delay_warned_at)
           WHERE message_id = @messageId AND address = @address`,
       ),
       attempt: db.prepare(
@@ -138,7 +160,12 @@ export class DeliveryStore {
     const rows = this.statements.due.all({ now, limit }) as ClaimRow[];
     const until = now + this.options.leaseMs;
     for (const row of rows) this.statements.lease.run({ until, rid: row.rid });
-    return rows.map(({ rid: _rid, ...rest }) => rest);
+    return rows.map(({ rid: _rid, dsnRet, dsnEnvid, dsnNotify, dsnOrcpt, delayWarnedAt, ...rest }) => ({
+      ...rest,
+      messageDsn: dsnRet === null && dsnEnvid === null ? NO_MESSAGE_DSN : { ret: retFromText(dsnRet), envid: dsnEnvid },
+      dsn: dsnNotify === null && dsnOrcpt === null ? NO_RECIPIENT_DSN : { notify: notifyFromText(dsnNotify), orcpt: dsnOrcpt },
+      delayWarned: delayWarnedAt !== null,
+    }));
   }
 
   /** The earliest next attempt (for a leased recipient: the end of its lease), or null when nothing waits. */
@@ -165,7 +192,7 @@ export class DeliveryStore {
     const s = this.statements;
     const touched = new Set<string>();
     for (const r of results) {
-      if (s.update.run(r).changes === 0) continue; // the message was deleted meanwhile
+      if (s.update.run({ ...r, delayWarnedAt: r.delayWarnedAt ?? null }).changes === 0) continue; // the message was deleted meanwhile
       s.attempt.run(r);
       touched.add(r.messageId);
     }

@@ -8,6 +8,7 @@
 // next_attempt_at with it, set to the end of the lease: see delivery-store.ts), so the worker can take
 // them from the onCommitted hand-off without a claim query; a crash returns them.
 import { domainOf } from '../smtp/address.js';
+import { NO_MESSAGE_DSN, NO_RECIPIENT_DSN, notifyText, type MessageDsn, type RecipientDsn } from '../smtp/dsn-parameters.js';
 import type { SmtpError } from '../smtp/errors.js';
 import type { SpoolDatabase } from './database.js';
 import { spoolWriteError } from './errors.js';
@@ -22,6 +23,14 @@ export interface NewMessage {
   readonly createdAt: number;
   readonly kind: 'message' | 'bounce';
   readonly smtputf8: boolean;
+  /** DSN parameters given at submission (RFC 3461); absent when none were. */
+  readonly dsn?: SubmittedDsn;
+}
+
+export interface SubmittedDsn {
+  readonly message: MessageDsn;
+  /** By recipient address (as in `recipients`); a recipient missing here gave none. */
+  readonly recipients: ReadonlyMap<string, RecipientDsn>;
 }
 
 interface Pending {
@@ -46,20 +55,36 @@ export class Enqueuer {
   constructor(db: SpoolDatabase, options: EnqueuerOptions = {}) {
     const leaseMs = options.leaseMs;
     const insertMessage = db.prepare(
-      `INSERT INTO messages (id, sender, username, client_address, size, created_at, kind, smtputf8)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (id, sender, username, client_address, size, created_at, kind, smtputf8, dsn_ret, dsn_envid)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const insertBody = db.prepare('INSERT INTO bodies (message_id, data) VALUES (?, ?)');
     const insertRecipient = db.prepare(
-      `INSERT OR IGNORE INTO recipients (message_id, address, domain, state, next_attempt_at, lease_until, updated_at)
-       VALUES (?, ?, ?, 'queued', ?, ?, ?)`,
+      `INSERT OR IGNORE INTO recipients (message_id, address, domain, state, next_attempt_at, lease_until, updated_at,
+                                         dsn_notify, dsn_orcpt)
+       VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)`,
     );
     this.insertBatch = db.transaction((messages: readonly NewMessage[]) => {
       for (const m of messages) {
-        insertMessage.run(m.id, m.sender, m.username, m.clientAddress, m.body.length, m.createdAt, m.kind, m.smtputf8 ? 1 : 0);
+        const dsn = m.dsn?.message ?? NO_MESSAGE_DSN;
+        insertMessage.run(
+          m.id,
+          m.sender,
+          m.username,
+          m.clientAddress,
+          m.body.length,
+          m.createdAt,
+          m.kind,
+          m.smtputf8 ? 1 : 0,
+          dsn.ret,
+          dsn.envid,
+        );
         insertBody.run(m.id, m.body);
         const lease = leaseMs === undefined ? null : m.createdAt + leaseMs;
-        for (const rcpt of m.recipients) insertRecipient.run(m.id, rcpt, domainOf(rcpt), lease ?? m.createdAt, lease, m.createdAt);
+        for (const rcpt of m.recipients) {
+          const given = m.dsn?.recipients.get(rcpt) ?? NO_RECIPIENT_DSN;
+          insertRecipient.run(m.id, rcpt, domainOf(rcpt), lease ?? m.createdAt, lease, m.createdAt, notifyText(given.notify), given.orcpt);
+        }
       }
     });
   }

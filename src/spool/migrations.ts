@@ -8,6 +8,10 @@
 //            attempts, next_attempt_at, lease_until (a claim by the delivery worker), last reply/MX.
 // attempts   one row per delivery attempt of a recipient, for `queue show` and post-mortems.
 // users      submission accounts: scrypt hash and the senders each may use (JSON array).
+// DSN        (migration 4) the parameters of RFC 3461 as given at submission: messages.dsn_ret
+//            (FULL | HDRS) and dsn_envid, recipients.dsn_notify ("NEVER" or a list of SUCCESS,
+//            FAILURE, DELAY) and dsn_orcpt ("addr-type;address"), all xtext-decoded, NULL when not
+//            given; recipients.delay_warned_at, when the one "delayed" DSN for the recipient went out.
 // daemon     one row while a daemon runs on this spool: its pid, version, bound listeners and metrics
 //            address (for `smarthost status`), and the time of its last spool write probe (/healthz).
 // admin_log  lines the queue commands leave for the daemon's log (admin-log.ts); deleted once logged.
@@ -92,5 +96,12 @@ export const migrations: readonly string[] = [
     msg    TEXT NOT NULL,
     fields TEXT NOT NULL
   ) STRICT;
+  `,
+  `
+  ALTER TABLE messages ADD COLUMN dsn_ret TEXT CHECK (dsn_ret IN ('FULL', 'HDRS'));
+  ALTER TABLE messages ADD COLUMN dsn_envid TEXT;
+  ALTER TABLE recipients ADD COLUMN dsn_notify TEXT;
+  ALTER TABLE recipients ADD COLUMN dsn_orcpt TEXT;
+  ALTER TABLE recipients ADD COLUMN delay_warned_at INTEGER;
   `,
 ];

@@ -1,11 +1,14 @@
-// Reading the queue for `smarthost queue list` and `queue show`. A listing is one query: messages
+// Reading the queue for `smarthost queue list` and `queue show` (and a message's DSN parameters,
+// for `queue bounce`). A listing is one query: messages
 // joined with their recipients, in arrival order, filtered in SQL, so 100,000 messages cost one
 // pass over two indexes (messages_open for the messages still waiting, recipients' primary key for
 // their recipients) and never a query per row. Without a state filter it lists the messages that
 // still wait for a recipient (queued, deferred or held); with one, every message that has a
 // recipient in that state, finished ones included. Every recipient of a listed message is shown.
 import { lowerDomain } from '../smtp/address.js';
+import { NO_MESSAGE_DSN, notifyFromText, retFromText } from '../smtp/dsn-parameters.js';
 import type { SpoolDatabase } from './database.js';
+import type { SubmittedDsn } from './enqueue.js';
 import type { RecipientState } from './queue-stats.js';
 
 export interface ListFilter {
@@ -201,5 +204,23 @@ export function showMessage(db: SpoolDatabase, id: string): ShownMessage | null 
       history: attempts.filter((a) => a.address === r.address).map(({ address: _a, ...rest }) => rest),
     })),
     body: body ?? null,
+  };
+}
+
+/** The DSN parameters a message was submitted with (RET, ENVID; each recipient's NOTIFY and ORCPT). */
+export function dsnParametersOf(db: SpoolDatabase, id: string): SubmittedDsn {
+  const m = db.prepare('SELECT dsn_ret AS ret, dsn_envid AS envid FROM messages WHERE id = ?').get(id) as
+    | { ret: string | null; envid: string | null }
+    | undefined;
+  const rows = db
+    .prepare('SELECT address, dsn_notify AS notify, dsn_orcpt AS orcpt FROM recipients WHERE message_id = ?')
+    .all(id) as Array<{
+    address: string;
+    notify: string | null;
+    orcpt: string | null;
+  }>;
+  return {
+    message: m ? { ret: retFromText(m.ret), envid: m.envid } : NO_MESSAGE_DSN,
+    recipients: new Map(rows.map((r) => [r.address, { notify: notifyFromText(r.notify), orcpt: r.orcpt }])),
   };
 }

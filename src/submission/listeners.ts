@@ -30,7 +30,7 @@ export function serverOptions(config: Config, tls: TlsFiles): SMTPServerOptions 
     authRequiredMessage: replyText(Replies.authRequired),
     disableReverseLookup: true,
     hideENHANCEDSTATUSCODES: false,
-    hideDSN: true,
+    hideDSN: false,
     hideREQUIRETLS: true,
     logger: false,
   };

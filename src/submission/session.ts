@@ -1,10 +1,12 @@
 // The submission transaction, as smtp-server handlers: admission (admission.ts), AUTH
 // (authenticate.ts), MAIL FROM (the allowed senders of the user, or of the relay client or local user
-// a session without AUTH was assigned when it connected: assignSender), RCPT TO (syntax only: every
-// authenticated user may relay to any domain given by name, not by IP address), the user's hourly
-// quota at both, the spool's free-space reserve at MAIL (with SIZE) and DATA, and DATA: read within
-// the size limit, normalise line endings, check header From:, take the quota, add trace headers,
-// sign, spool, and only then reply 250 with the queue ID.
+// a session without AUTH was assigned when it connected: assignSender; or the null sender), RCPT TO
+// (syntax only: every authenticated user may relay to any domain given by name, not by IP address;
+// <postmaster> goes to the configured postmaster), the parameters of both (parameters.ts: 555 for
+// unsupported ones, the DSN parameters kept), the user's hourly quota at both, the spool's free-space
+// reserve at MAIL (with SIZE) and DATA, and DATA: read within the size limit, normalise line endings,
+// check header From: (required with the null sender), take the quota, add trace headers, sign,
+// spool, and only then reply 250 with the queue ID.
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type {
@@ -21,11 +23,12 @@ import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { canonicalAddress, lowerDomain, parseAddress } from '../smtp/address.js';
+import type { RecipientDsn } from '../smtp/dsn-parameters.js';
 import { SmtpError } from '../smtp/errors.js';
 import { parseHeaderFields, splitMessage } from '../smtp/headers.js';
 import { Replies } from '../smtp/replies.js';
 import { formatReply, replyText } from '../smtp/reply.js';
-import type { Enqueuer } from '../spool/enqueue.js';
+import type { Enqueuer, SubmittedDsn } from '../spool/enqueue.js';
 import type { QueueIdGenerator } from '../spool/queue-id.js';
 import type { DiskReserve } from '../spool/reserve.js';
 import { admitSession, releaseSession } from './admission.js';
@@ -33,7 +36,7 @@ import { authenticate } from './authenticate.js';
 import { addSubmissionHeaders, escapedHeloName, type ParsedMessage } from './compose.js';
 import type { SubmissionGuards } from './guards.js';
 import { checkHeaderFrom } from './header-from.js';
-import { checkMailParameters, checkRcptParameters } from './parameters.js';
+import { checkMailParameters, checkRcptParameters, dsnOf } from './parameters.js';
 import { readData } from './read-data.js';
 import { isSenderAllowed } from './sender-policy.js';
 import type { QuotaVerdict } from './user-quota.js';
@@ -216,7 +219,13 @@ async function acceptData(
     throw new SmtpError('SMARTHOST_E_HEADER_FROM', Replies.headerFromNotOwned('is required with the null sender'));
   }
 
-  const recipients = [...new Set(session.envelope.rcptTo.map((r) => canonicalAddress(recipientAddress(deps.config, r.address))))];
+  const dsn = dsnOf(session);
+  const byAddress = new Map<string, RecipientDsn>();
+  for (const r of session.envelope.rcptTo) {
+    const address = canonicalAddress(recipientAddress(deps.config, r.address));
+    if (!byAddress.has(address)) byAddress.set(address, dsn.recipient(r));
+  }
+  const recipients = [...byAddress.keys()];
   const full = reserveError(deps, raw.length);
   if (full) throw full;
   const quota = quotaError(deps.guards.quotas.take(user.name, recipients.length), user.name);
@@ -227,6 +236,7 @@ async function acceptData(
       sender: mailFrom.address,
       signAs: from.address ?? mailFrom.address,
       recipients,
+      dsn: { message: dsn.message, recipients: byAddress },
       message: { header, body, fields },
     });
     return { queueId, dataEnd };
@@ -241,6 +251,7 @@ interface Accepted {
   readonly sender: string;
   readonly signAs: string;
   readonly recipients: readonly string[];
+  readonly dsn: SubmittedDsn;
   readonly message: ParsedMessage;
 }
 
@@ -271,6 +282,7 @@ async function spool(deps: GuardedDeps, session: SMTPServerSession, t: Accepted)
     createdAt: now,
     kind: 'message',
     smtputf8: session.envelope.smtpUtf8 === true,
+    dsn: t.dsn,
   });
   deps.logger.info(
     {

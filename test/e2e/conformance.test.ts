@@ -59,10 +59,10 @@ describe('SMTP conformance at submission', { timeout: 60_000 }, () => {
     const replies = await session([
       { mail: 'alerts@example.com', options: ['FOO=BAR'] },
       { mail: 'alerts@example.com', options: ['MT-PRIORITY=3'] },
-      { mail: 'alerts@example.com', options: ['AUTH=<>', 'SIZE=100', 'BODY=8BITMIME', 'SMTPUTF8'] },
+      { mail: 'alerts@example.com', options: ['AUTH=<>', 'SIZE=100', 'BODY=8BITMIME', 'SMTPUTF8', 'RET=HDRS', 'ENVID=QQ+2B1'] },
       { rcpt: 'a@remote.test', options: ['FOO=BAR'] },
       { rcpt: 'a@remote.test', options: ['XFOO'] },
-      { rcpt: 'a@remote.test' },
+      { rcpt: 'a@remote.test', options: ['NOTIFY=SUCCESS,DELAY', 'ORCPT=rfc822;a@remote.test'] },
     ]);
     assert.deepEqual(
       replies.map((r) => r.code),
@@ -71,6 +71,28 @@ describe('SMTP conformance at submission', { timeout: 60_000 }, () => {
     assert.equal(replies[0]?.text, '5.5.4 Unsupported option: FOO=BAR');
     assert.equal(replies[3]?.text, '5.5.4 Unsupported option: FOO=BAR');
     assert.equal(replies[4]?.text, '5.5.4 Unsupported option: XFOO');
+  });
+
+  test('DSN is advertised; bad DSN parameter values get 501 5.5.4', async () => {
+    const ehlo = await session([{ raw: 'EHLO client.test' }]);
+    assert.match(ehlo[0]?.text ?? '', /^DSN$/m);
+    const replies = await session([
+      { mail: 'alerts@example.com', options: ['RET=PARTIAL'] },
+      { mail: 'alerts@example.com', options: [`ENVID=${'x'.repeat(101)}`] },
+      { mail: 'alerts@example.com', options: ['RET=FULL', 'RET=HDRS'] },
+      { mail: 'alerts@example.com' },
+      { rcpt: 'a@remote.test', options: ['NOTIFY=SOMETIMES'] },
+      { rcpt: 'a@remote.test', options: ['NOTIFY=NEVER,SUCCESS'] },
+      { rcpt: 'a@remote.test', options: ['ORCPT=a@remote.test'] },
+      { rcpt: 'a@remote.test', options: ['ORCPT=rfc822;caf\u00e9@remote.test'] },
+      { rcpt: 'a@remote.test', options: ['NOTIFY=NEVER'] },
+    ]);
+    assert.deepEqual(
+      replies.map((r) => r.code),
+      [501, 501, 501, 250, 501, 501, 501, 501, 250],
+    );
+    assert.ok(replies.filter((r) => r.code === 501).every((r) => r.text.startsWith('5.5.4 ')));
+    assert.equal(replies[1]?.text, '5.5.4 Bad ENVID parameter syntax');
   });
 
   test('the null sender from an authenticated user is accepted and relayed as <>; the header From: rule still applies', async () => {

@@ -3,7 +3,8 @@
 // script says at four points: the connection (greeting), MAIL FROM, each RCPT TO and the end of DATA
 // (smtp-server answers each RCPT TO after a refused MAIL FROM with 503, as Postfix does). Answers:
 // accept (250), tempfail (451), reject (550), close (421 and hang up), hang (never answer).
-// STARTTLS is offered with smtp-server's built-in self-signed certificate.
+// STARTTLS is offered with smtp-server's built-in self-signed certificate; DSN too (with the
+// parameters each message came with recorded), unless started with { dsn: false }.
 // Also: a free port finder, and Postfix's smtp-sink as a real MTA writing each message to a file.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -27,6 +28,9 @@ export interface Received {
   readonly to: readonly string[];
   readonly data: Buffer;
   readonly tls: boolean;
+  /** DSN parameters received: RET and ENVID, and NOTIFY/ORCPT by recipient. */
+  readonly dsn: { readonly ret: string | null; readonly envid: string | null } | null;
+  readonly rcptDsn: ReadonlyMap<string, { readonly notify?: readonly string[]; readonly orcpt?: string }>;
 }
 
 const REPLIES: Record<Exclude<Answer, 'accept' | 'hang'>, [number, string]> = {
@@ -62,7 +66,7 @@ export class FakeMx {
     host: string,
     port: number,
     script: MxScript = {},
-    options: { size?: number; smtputf8?: boolean } = {},
+    options: { size?: number; smtputf8?: boolean; dsn?: boolean } = {},
   ): Promise<FakeMx> {
     let mx!: FakeMx;
     const server = new SMTPServer({
@@ -72,6 +76,7 @@ export class FakeMx {
       logger: false,
       size: options.size,
       hideSMTPUTF8: options.smtputf8 === false,
+      hideDSN: options.dsn === false,
       disabledCommands: ['AUTH'],
       onConnect: (_session, cb) => {
         mx.maxOpen = Math.max(mx.maxOpen, ++mx.open);
@@ -112,7 +117,9 @@ export class FakeMx {
       void Promise.resolve(this.script.data?.(n, to) ?? 'accept').then((answer) => {
         if (answer === 'accept') {
           const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-          this.received.push({ from, to, data: Buffer.concat(chunks), tls: session.secure });
+          const dsn = session.envelope.dsn ?? null;
+          const rcptDsn = new Map(session.envelope.rcptTo.filter((r) => r.dsn).map((r) => [r.address, r.dsn ?? {}]));
+          this.received.push({ from, to, data: Buffer.concat(chunks), tls: session.secure, dsn, rcptDsn });
           for (const wake of this.waiters.splice(0)) wake();
         }
         this.answer(answer, cb);

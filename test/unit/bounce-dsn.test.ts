@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { Bouncer } from '../../src/bounce/bouncer.js';
-import { buildDsn, type FailedRecipient } from '../../src/bounce/dsn.js';
+import { buildDsn, type DsnInput, type ReportedRecipient } from '../../src/bounce/dsn.js';
 import type { NewMessage } from '../../src/spool/enqueue.js';
 import type { Enqueuer } from '../../src/spool/enqueue.js';
 import { QueueIdGenerator } from '../../src/spool/queue-id.js';
@@ -13,7 +13,7 @@ const arrived = Date.UTC(2026, 10, 20, 9, 30, 0);
 const header = Buffer.from(
   'From: App <alerts@example.com>\r\nTo: a@remote.test\r\nSubject: disk space low\r\nMessage-ID: <m1@example.com>\r\n',
 );
-const rejected: FailedRecipient = {
+const rejected: ReportedRecipient = {
   address: 'a@remote.test',
   reply: reply(550, '5.1.1', '<a@remote.test>: Recipient address rejected: User unknown'),
   remote: true,
@@ -22,7 +22,7 @@ const rejected: FailedRecipient = {
   expired: false,
   at: arrived + 1000,
 };
-const expired: FailedRecipient = {
+const expired: ReportedRecipient = {
   address: 'b@slow.test',
   reply: reply(451, '4.4.1', 'connect to mx.slow.test[192.0.2.2]:25: Connection refused'),
   remote: false,
@@ -30,7 +30,7 @@ const expired: FailedRecipient = {
   expired: true,
   at: arrived + 5 * 86_400_000,
 };
-const nullMx: FailedRecipient = {
+const nullMx: ReportedRecipient = {
   address: 'c@nullmx.test',
   reply: reply(550, '5.1.10', 'Recipient domain nullmx.test does not accept mail (null MX)'),
   remote: false,
@@ -39,9 +39,11 @@ const nullMx: FailedRecipient = {
   at: arrived,
 };
 
-function dsn(recipients: FailedRecipient[]): Buffer {
+function dsn(recipients: ReportedRecipient[], over: Partial<DsnInput> = {}): Buffer {
   return buildDsn({
     hostname: 'relay.test',
+    action: 'failed',
+    envid: null,
     queueId: 'ORIG0000000001',
     dsnId: 'DSN00000000001',
     sender: 'alerts@example.com',
@@ -50,7 +52,8 @@ function dsn(recipients: FailedRecipient[]): Buffer {
     date: arrived + 2000,
     boundary: 'DSN00000000001.abc/relay.test',
     recipients,
-    originalHeader: header,
+    returned: { full: false, data: header },
+    ...over,
   });
 }
 
@@ -163,4 +166,74 @@ test('the bouncer spools the DSN with the null sender to the original sender, si
     bouncer.bounce({ queueId: 'X', sender: '', arrivedAt: arrived, originalHeader: header }, [rejected]),
     /nobody to notify/,
   );
+});
+
+test('ENVID and ORCPT come back as Original-Envelope-Id and Original-Recipient; RET=FULL returns the message', async () => {
+  const message = Buffer.concat([header, Buffer.from('\r\nThe disk is full.\r\n')]);
+  const raw = dsn([{ ...rejected, orcpt: 'rfc822;A@Remote.test' }], { envid: 'QQ314159', returned: { full: true, data: message } });
+  const parts = await bodyParts(raw, 'DSN00000000001.abc/relay.test');
+  assert.deepEqual(
+    parts.map((p) => p.type),
+    ['text/plain', 'message/delivery-status', 'message/rfc822'],
+  );
+  const [perMessage, perRecipient] = statusGroups(parts[1]?.text ?? '');
+  assert.equal(perMessage?.['original-envelope-id'], 'QQ314159');
+  assert.equal(perRecipient?.['original-recipient'], 'rfc822; A@Remote.test');
+  assert.ok(raw.includes(message), 'the whole message, byte for byte');
+});
+
+test('a delay warning and a success report: their own subject, Action, and headers only', async () => {
+  const delayed = dsn([{ ...expired, expired: false }], {
+    action: 'delayed',
+    delay: { warnAfter: 14_400, retryUntil: arrived + 5 * 86_400_000 },
+    returned: { full: false, data: header },
+  });
+  const parsed = await simpleParser(delayed);
+  assert.equal(parsed.subject, 'Delayed Mail (still being retried)');
+  assert.match(parsed.text ?? '', /THIS IS A WARNING ONLY/);
+  assert.match(parsed.text ?? '', /could not be delivered for more than 4 hour\(s\)/);
+  const parts = await bodyParts(delayed, 'DSN00000000001.abc/relay.test');
+  const [, recipient] = statusGroups(parts[1]?.text ?? '');
+  assert.equal(recipient?.['action'], 'delayed');
+  assert.equal(recipient?.['status'], '4.4.1');
+  assert.equal(recipient?.['will-retry-until'], 'Wed, 25 Nov 2026 09:30:00 +0000');
+
+  const relayed = dsn([{ ...rejected, reply: reply(250, '2.0.0', 'Ok: queued as X1'), command: 'DATA' }], { action: 'relayed' });
+  const success = await simpleParser(relayed);
+  assert.equal(success.subject, 'Successful Mail Delivery Report');
+  assert.match(success.text ?? '', /<a@remote\.test>: delivery via mx\.remote\.test\[192\.0\.2\.1\]: 250 2\.0\.0 Ok: queued as X1/);
+  const [, ok] = statusGroups((await bodyParts(relayed, 'DSN00000000001.abc/relay.test'))[1]?.text ?? '');
+  assert.deepEqual([ok?.['action'], ok?.['status']], ['relayed', '2.0.0']);
+});
+
+test('what is reported: NOTIFY, the null sender, one delay warning after delayWarning, success only when not passed on', () => {
+  const enqueuer = { enqueue: () => Promise.resolve() } as unknown as Enqueuer;
+  const clock = new FakeClock();
+  const ids = new QueueIdGenerator(() => clock.now());
+  const bouncer = new Bouncer({ enqueuer, ids, clock, hostname: 'relay.test', postmaster: 'pm@example.org', delayWarning: 3600 });
+  const base = {
+    sender: 'a@example.com',
+    address: 'r@remote.test',
+    dsn: { notify: null, orcpt: null },
+    arrivedAt: 0,
+    now: 3_600_000,
+    delayWarned: false,
+    passedOn: false,
+  } as const;
+  const reports = (over: Partial<Parameters<Bouncer['reportsOn']>[0]>): boolean =>
+    bouncer.reportsOn({ ...base, action: 'failed', ...over });
+  assert.equal(reports({}), true, 'failures by default');
+  assert.equal(reports({ dsn: { notify: 'NEVER', orcpt: null } }), false);
+  assert.equal(reports({ dsn: { notify: ['SUCCESS', 'DELAY'], orcpt: null } }), false, 'no FAILURE asked for');
+  assert.equal(reports({ sender: '' }), true, 'a null-sender failure goes to the postmaster');
+  assert.equal(reports({ sender: '', address: 'PM@example.org' }), false, 'not about the postmaster itself');
+  assert.equal(reports({ action: 'delayed' }), true, 'delays by default, once delayWarning has passed');
+  assert.equal(reports({ action: 'delayed', now: 3_599_999 }), false);
+  assert.equal(reports({ action: 'delayed', delayWarned: true }), false, 'once');
+  assert.equal(reports({ action: 'delayed', sender: '' }), false);
+  assert.equal(reports({ action: 'delayed', dsn: { notify: ['FAILURE'], orcpt: null } }), false);
+  assert.equal(reports({ action: 'relayed' }), false, 'no success by default');
+  assert.equal(reports({ action: 'relayed', dsn: { notify: ['SUCCESS'], orcpt: null } }), true);
+  assert.equal(reports({ action: 'relayed', dsn: { notify: ['SUCCESS'], orcpt: null }, passedOn: true }), false, 'the next hop reports');
+  assert.equal(bouncer.noticeTo('', 'x@remote.test'), 'pm@example.org');
 });
