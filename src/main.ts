@@ -1,6 +1,7 @@
 // The daemon (`smarthost serve`): load and check the configuration, lock and check the spool, start the
 // pipeline's stages and the operator's side (metrics and health, SIGHUP reload, readiness to
-// systemd: src/daemon/), and handle signals. SIGTERM/SIGINT drain: stop accepting, let transactions
+// systemd: src/daemon/), in development the dev sink (devSink: src/daemon/dev-sink.ts) and the
+// keys marked create: true, and handle signals. SIGTERM/SIGINT drain: stop accepting, let transactions
 // in flight finish, give delivery attempts in flight a bounded time (then abandon them and return
 // their claims), close the spool, exit 0.
 import { UserStore } from './auth/users.js';
@@ -8,8 +9,10 @@ import { generatePassword } from './auth/password.js';
 import { readConfigFiles, type ConfigFiles } from './config/files.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { startDevSink, type DevSink } from './daemon/dev-sink.js';
 import { startOperations } from './daemon/operations.js';
 import { createDelivery } from './delivery/index.js';
+import { createMissingKeys } from './dkim/keygen.js';
 import { Keyring } from './dkim/keyring.js';
 import { DkimSigner } from './dkim/signer.js';
 import { systemClock } from './platform/clock.js';
@@ -38,6 +41,12 @@ export async function runDaemon(configPath: string): Promise<void> {
   const logger = createLogger(config.log.level);
   if (config.tls.selfSigned && ensureSelfSignedCertificate(config.tls.cert, config.tls.key, config.hostname)) {
     logger.warn({ cert: config.tls.cert }, 'created a self-signed TLS certificate; use a real one in production');
+  }
+  for (const key of createMissingKeys(config.dkim.keys)) {
+    logger.warn(
+      { domain: key.domain, selector: key.selector, file: key.privateKey },
+      'created a DKIM key (create: true); for production use `smarthost dkim keygen` and publish its record',
+    );
   }
   const files = readConfigFiles(config);
   if (Array.isArray(files)) throw new ConfigError(configPath, files);
@@ -121,6 +130,9 @@ async function startPipeline(config: Config, configPath: string, files: ConfigFi
     { config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign, reserve },
     files.tls,
   );
+  const sink: DevSink | null = config.devSink
+    ? await startDevSink({ ...config.devSink, maxMessageSize: config.limits.maxMessageSize }, logger)
+    : null;
   delivery.start();
   const history = startHistorySweep(
     new HistorySweeper(bookkeeping, config.spool.keepHistory * 1000),
@@ -138,6 +150,7 @@ async function startPipeline(config: Config, configPath: string, files: ConfigFi
     logger.info({ signal }, 'shutting down');
     void stopSubmission(listeners, SHUTDOWN_GRACE_MS)
       .then(() => delivery.stop(DELIVERY_GRACE_MS))
+      .then(() => sink?.close())
       .then(() => operations.stop())
       .then(() => checkpointer.stop())
       .then(() => {

@@ -9,7 +9,8 @@ import { parseSigningKey, type SigningKey } from '../dkim/key-file.js';
 import type { Config, DkimKeyConfig } from './schema.js';
 
 export function checkConfigFiles(config: Config): string[] {
-  return [...checkTls(config), ...loadDkimKeys(config.dkim.keys).problems];
+  const createdAtStart = (entry: DkimKeyConfig): boolean => entry.create === true && !existsSync(entry.privateKey);
+  return [...checkTls(config), ...loadDkimKeys(config.dkim.keys, createdAtStart).problems];
 }
 
 export interface ConfigFiles {
@@ -31,11 +32,12 @@ export interface LoadedDkimKeys {
   readonly problems: string[];
 }
 
-/** Read and parse every configured DKIM key (each file once). */
-export function loadDkimKeys(entries: readonly DkimKeyConfig[]): LoadedDkimKeys {
+/** Read and parse every configured DKIM key (each file once), but those `skip` says. */
+export function loadDkimKeys(entries: readonly DkimKeyConfig[], skip: (entry: DkimKeyConfig) => boolean = () => false): LoadedDkimKeys {
   const keys: SigningKey[] = [];
   const problems: string[] = [];
   entries.forEach((entry, i) => {
+    if (skip(entry)) return;
     const key = loadDkimKey(entry, `dkim.keys.${i}.privateKey`);
     if (typeof key === 'string') problems.push(key);
     else keys.push(key);

@@ -69,6 +69,7 @@ function resolvePaths(config: Mutable, base: string): Mutable {
   config.tls.key = at(config.tls.key);
   config.dkim.keyDir = at(config.dkim.keyDir);
   for (const key of config.dkim.keys) key.privateKey = at(key.privateKey);
+  if (config.devSink) config.devSink.dir = at(config.devSink.dir);
   return config;
 }
 

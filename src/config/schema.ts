@@ -162,6 +162,11 @@ const timeouts = z.strictObject({
   data: stageTimeout.default(600),
 });
 
+/** The TLS memory: seconds after a delivery over TLS during which a domain gets no plaintext fallback; 0 off. */
+const deliveryTls = z.strictObject({
+  rememberFor: seconds.default(2_592_000),
+});
+
 const delivery = z.strictObject({
   port: z.number().int().min(1).max(65535).default(25),
   concurrency: z.number().int().positive().default(50),
@@ -170,6 +175,7 @@ const delivery = z.strictObject({
   routes: z.record(domainName, endpoint).default({}),
   retry: retry.prefault({}),
   timeouts: timeouts.prefault({}),
+  tls: deliveryTls.prefault({}),
   delayWarning: seconds.default(14_400),
 });
 
@@ -198,6 +204,8 @@ const dkimKey = z.strictObject({
   algorithm: z.enum(['ed25519', 'rsa']),
   privateKey: path,
   active: z.boolean().default(true),
+  /** Development: create the key file at start when it is missing (as tls.selfSigned does). */
+  create: z.boolean().optional(),
 });
 
 /**
@@ -245,6 +253,16 @@ const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/** Development: a sink the daemon starts, writing what it receives to files (src/daemon/dev-sink.ts). */
+const devSink = z.strictObject({
+  listen: endpoint.refine((value) => isLoopback(parseEndpoint(value).host), 'must be a loopback address (127.0.0.1:2525)'),
+  dir: path,
+});
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
 const initialUser = z.strictObject({
   name: z.string().regex(USER_NAME_PATTERN, `must be ${USER_NAME_CHARS}`),
   allow: z.array(senderPattern).min(1),
@@ -268,13 +286,32 @@ const configFields = z.strictObject({
   metrics: metrics.prefault({}),
   log: log.prefault({}),
   initialUser: initialUser.optional(),
+  devSink: devSink.optional(),
   postmaster: z
     .string()
     .regex(/^[^@\s<>]+@[^@\s<>]+$/, 'must be an address (postmaster@example.com)')
     .optional(),
 });
 
-export const configSchema = configFields.superRefine(checkListeners);
+export const configSchema = configFields.superRefine(checkListeners).superRefine(checkDevSink);
+
+/**
+ * With a dev sink every delivery goes to it, so that development mode cannot deliver beyond this
+ * machine: delivery.routes must be exactly { "*": devSink.listen }.
+ */
+function checkDevSink(
+  config: { devSink?: { listen: string } | undefined; delivery: { routes: Record<string, string> } },
+  ctx: z.RefinementCtx,
+): void {
+  if (!config.devSink) return;
+  const routes = Object.entries(config.delivery.routes);
+  if (routes.length === 1 && routes[0]?.[0] === '*' && routes[0][1] === config.devSink.listen) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['delivery', 'routes'],
+    message: `with devSink, every domain goes to the sink and nowhere else: use { "*": "${config.devSink.listen}" }`,
+  });
+}
 
 /** Settings that only make sense together. */
 function checkListeners(

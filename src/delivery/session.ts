@@ -75,6 +75,8 @@ export interface Envelope {
   readonly use8BitMime: boolean;
   /** Send the SMTPUTF8 parameter (the server must have offered it). */
   readonly smtputf8: boolean;
+  /** DSN parameters to add (the server must have offered DSN): to MAIL FROM, and to RCPT TO by address. */
+  readonly dsn?: { readonly mail: string; readonly rcpt: ReadonlyMap<string, string> };
 }
 
 /** What the server answered in one transaction. */
@@ -179,7 +181,10 @@ export class SmtpSession {
   private onCommand(line: string): string {
     const stage = STAGE_OF_COMMAND.find(([pattern]) => pattern.test(line))?.[1];
     if (stage && !(this.pipelined && (stage === 'rcpt' || stage === 'data'))) this.stage = stage;
-    if (stage === 'mail' && this.current?.smtputf8 && !/ SMTPUTF8(\s|$)/i.test(line)) return `${line} SMTPUTF8`;
+    if (stage === 'mail' && this.current?.smtputf8 && !/ SMTPUTF8(\s|$)/i.test(line)) line = `${line} SMTPUTF8`;
+    const dsn = this.current?.dsn;
+    if (dsn && stage === 'mail') return `${line}${dsn.mail}`;
+    if (dsn && stage === 'rcpt') return `${line}${dsn.rcpt.get(/^RCPT TO:<(.*)>/i.exec(line)?.[1] ?? '') ?? ''}`;
     return line;
   }
 

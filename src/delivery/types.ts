@@ -2,6 +2,7 @@
 // request (one message, one recipient domain, one SMTP transaction at most). An attempt knows nothing
 // of scheduling or the spool; the worker turns outcomes into recipient states. Anything thrown, and any
 // recipient left without an outcome, counts as deferred, never as delivered (`settle`).
+import type { EnvelopeDsn } from '../smtp/dsn-parameters.js';
 import { reply, type Reply } from '../smtp/reply.js';
 
 export type OutcomeStatus = 'delivered' | 'deferred' | 'bounced';
@@ -42,6 +43,13 @@ export interface DeliveryRequest {
   readonly recipients: readonly string[];
   /** The message as spooled (CRLF, dot-unstuffed). */
   readonly body: Buffer;
+  /**
+   * When the domain last took mail over TLS, within delivery.tls.rememberFor (tls-memory.ts): then
+   * the attempt has no plaintext fallback. Null: not known to do TLS.
+   */
+  readonly tlsSeenAt: number | null;
+  /** The client's DSN parameters, passed on to a next hop that offers DSN. */
+  readonly dsn?: EnvelopeDsn;
 }
 
 export type Deliver = (request: DeliveryRequest) => Promise<Outcome[]>;

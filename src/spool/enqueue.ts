@@ -8,7 +8,7 @@
 // next_attempt_at with it, set to the end of the lease: see delivery-store.ts), so the worker can take
 // them from the onCommitted hand-off without a claim query; a crash returns them.
 import { domainOf } from '../smtp/address.js';
-import { NO_MESSAGE_DSN, NO_RECIPIENT_DSN, notifyText, type MessageDsn, type RecipientDsn } from '../smtp/dsn-parameters.js';
+import { NO_MESSAGE_DSN, NO_RECIPIENT_DSN, notifyText, type EnvelopeDsn } from '../smtp/dsn-parameters.js';
 import type { SmtpError } from '../smtp/errors.js';
 import type { SpoolDatabase } from './database.js';
 import { spoolWriteError } from './errors.js';
@@ -24,13 +24,7 @@ export interface NewMessage {
   readonly kind: 'message' | 'bounce';
   readonly smtputf8: boolean;
   /** DSN parameters given at submission (RFC 3461); absent when none were. */
-  readonly dsn?: SubmittedDsn;
-}
-
-export interface SubmittedDsn {
-  readonly message: MessageDsn;
-  /** By recipient address (as in `recipients`); a recipient missing here gave none. */
-  readonly recipients: ReadonlyMap<string, RecipientDsn>;
+  readonly dsn?: EnvelopeDsn;
 }
 
 interface Pending {

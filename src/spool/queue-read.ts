@@ -6,9 +6,8 @@
 // still wait for a recipient (queued, deferred or held); with one, every message that has a
 // recipient in that state, finished ones included. Every recipient of a listed message is shown.
 import { lowerDomain } from '../smtp/address.js';
-import { NO_MESSAGE_DSN, notifyFromText, retFromText } from '../smtp/dsn-parameters.js';
+import { NO_MESSAGE_DSN, notifyFromText, retFromText, type EnvelopeDsn } from '../smtp/dsn-parameters.js';
 import type { SpoolDatabase } from './database.js';
-import type { SubmittedDsn } from './enqueue.js';
 import type { RecipientState } from './queue-stats.js';
 
 export interface ListFilter {
@@ -208,7 +207,7 @@ export function showMessage(db: SpoolDatabase, id: string): ShownMessage | null 
 }
 
 /** The DSN parameters a message was submitted with (RET, ENVID; each recipient's NOTIFY and ORCPT). */
-export function dsnParametersOf(db: SpoolDatabase, id: string): SubmittedDsn {
+export function dsnParametersOf(db: SpoolDatabase, id: string): EnvelopeDsn {
   const m = db.prepare('SELECT dsn_ret AS ret, dsn_envid AS envid FROM messages WHERE id = ?').get(id) as
     | { ret: string | null; envid: string | null }
     | undefined;

@@ -11,7 +11,7 @@
 //   RCPT: NOTIFY and ORCPT (DSN).
 // dsnOf() collects what was given, for the spool.
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
-import { NO_RECIPIENT_DSN, parseNotify, retFromText, type MessageDsn, type RecipientDsn } from '../smtp/dsn-parameters.js';
+import { NO_MESSAGE_DSN, NO_RECIPIENT_DSN, parseNotify, retFromText, type MessageDsn, type RecipientDsn } from '../smtp/dsn-parameters.js';
 import { SmtpError } from '../smtp/errors.js';
 import { Replies } from '../smtp/replies.js';
 
@@ -51,7 +51,7 @@ export function checkRcptParameters(address: SMTPServerAddress): SmtpError | nul
 export function dsnOf(session: SMTPServerSession): { message: MessageDsn; recipient: (address: SMTPServerAddress) => RecipientDsn } {
   const given = session.envelope.dsn;
   return {
-    message: { ret: retFromText(given?.ret ?? null), envid: given?.envid ?? null },
+    message: given && (given.ret || given.envid) ? { ret: retFromText(given.ret), envid: given.envid } : NO_MESSAGE_DSN,
     recipient: (address) =>
       address.dsn ? { notify: parseNotify(address.dsn.notify), orcpt: address.dsn.orcpt ?? null } : NO_RECIPIENT_DSN,
   };

@@ -23,12 +23,12 @@ import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { canonicalAddress, lowerDomain, parseAddress } from '../smtp/address.js';
-import type { RecipientDsn } from '../smtp/dsn-parameters.js';
+import type { EnvelopeDsn, RecipientDsn } from '../smtp/dsn-parameters.js';
 import { SmtpError } from '../smtp/errors.js';
 import { parseHeaderFields, splitMessage } from '../smtp/headers.js';
 import { Replies } from '../smtp/replies.js';
 import { formatReply, replyText } from '../smtp/reply.js';
-import type { Enqueuer, SubmittedDsn } from '../spool/enqueue.js';
+import type { Enqueuer } from '../spool/enqueue.js';
 import type { QueueIdGenerator } from '../spool/queue-id.js';
 import type { DiskReserve } from '../spool/reserve.js';
 import { admitSession, releaseSession } from './admission.js';
@@ -251,7 +251,7 @@ interface Accepted {
   readonly sender: string;
   readonly signAs: string;
   readonly recipients: readonly string[];
-  readonly dsn: SubmittedDsn;
+  readonly dsn: EnvelopeDsn;
   readonly message: ParsedMessage;
 }
 

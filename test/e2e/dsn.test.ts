@@ -2,7 +2,8 @@
 // with every notification read back by Python's `email` package from the sender's mailbox (a fake
 // MX for example.com): NOTIFY=NEVER and NOTIFY without FAILURE, RET=FULL within and beyond
 // bounce.maxReturnSize, ENVID and ORCPT echoed, a success report ("relayed") from a next hop
-// without DSN, and one delay warning after delivery.delayWarning.
+// without DSN, the parameters passed on to a next hop with DSN, and one delay warning after
+// delivery.delayWarning.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { queueIdOf } from '../helpers/clients.js';
@@ -149,6 +150,24 @@ describe('DSN (RFC 3461) end to end', { timeout: 90_000 }, () => {
       [['rfc822; ok-success@nodsn.test', 'relayed', '2.0.0']],
     );
     assert.deepEqual(parsed.parts, ['text/plain', 'message/delivery-status', 'text/rfc822-headers']);
+  });
+
+  test('NOTIFY=SUCCESS to a next hop with DSN: RET, ENVID, NOTIFY and ORCPT are passed on, and the next hop reports', async () => {
+    const id = await submit([
+      { mail: SENDER, options: ['RET=HDRS', 'ENVID=pass+2Bon=1'] },
+      { rcpt: 'ok-pass@remote.test', options: ['NOTIFY=SUCCESS,FAILURE', 'ORCPT=rfc822;Boss+2Bdesk@remote.test'] },
+      { rcpt: 'ok-plain@remote.test' },
+      { data: message('passed on', 'ok-pass@remote.test') },
+    ]);
+    const rows = await waitForRecipients(daemon, id, allFinal);
+    assert.ok(rows.every((r) => r.state === 'delivered'));
+    const got = mx.received.find((m) => m.to.includes('ok-pass@remote.test'));
+    assert.ok(got);
+    assert.deepEqual(got.dsn, { ret: 'HDRS', envid: 'pass+on=1' });
+    assert.deepEqual(got.rcptDsn.get('ok-pass@remote.test'), { notify: ['SUCCESS', 'FAILURE'], orcpt: 'rfc822;Boss+desk@remote.test' });
+    assert.equal(got.rcptDsn.get('ok-plain@remote.test'), undefined, 'nothing added for a recipient that gave nothing');
+    await daemon.waitForLog((l) => l['queueId'] === id && l.msg === 'removed');
+    assert.equal(dsnsFor(daemon, id).length, 0, 'no success report from smarthost: the next hop reports');
   });
 
   test('delivery.delayWarning: one "delayed" DSN per recipient still queued after it, unless NOTIFY leaves out DELAY', async () => {
