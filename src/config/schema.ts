@@ -151,6 +151,11 @@ const timeouts = z.strictObject({
   data: stageTimeout.default(600),
 });
 
+/** The TLS memory: seconds after a delivery over TLS during which a domain gets no plaintext fallback; 0 off. */
+const deliveryTls = z.strictObject({
+  rememberFor: seconds.default(2_592_000),
+});
+
 const delivery = z.strictObject({
   port: z.number().int().min(1).max(65535).default(25),
   concurrency: z.number().int().positive().default(50),
@@ -159,6 +164,7 @@ const delivery = z.strictObject({
   routes: z.record(domainName, endpoint).default({}),
   retry: retry.prefault({}),
   timeouts: timeouts.prefault({}),
+  tls: deliveryTls.prefault({}),
   delayWarning: seconds.default(14_400),
 });
 

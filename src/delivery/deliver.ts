@@ -11,6 +11,12 @@
 // with their last reason. Recipients settled by a server (delivered, bounced) are never sent again.
 // A cached connection that turns out to be dead before the server answered anything is replaced by
 // a fresh one to the same address.
+// TLS: each session's policy is 'may' (STARTTLS when offered), or 'encrypt' when the domain is known
+// to do TLS (request.tlsSeenAt, the TLS memory). A TLS failure under 'may' is retried at once on the
+// same server without TLS (Postfix's smtp_tls_security_level = may does the same); under 'encrypt'
+// it is not: that server counts as failed during set-up with 4.7.5 (4.7.4 when STARTTLS was refused
+// or not offered), the next server is tried, and the recipients are deferred if none does TLS. Both
+// are logged and counted (smarthost_delivery_tls_fallbacks_total).
 // Envelope (envelopeOf, the one place it is built): BODY=8BITMIME when the message has 8-bit bytes
 // and the server offers it, SIZE when offered; non-ASCII addresses need the server's SMTPUTF8, else
 // those recipients bounce with 5.6.7 (RFC 6531); the client's DSN parameters (RET, ENVID, NOTIFY,
@@ -18,12 +24,13 @@
 // server reports on them itself). No scheduling and no spool here: this could run in
 // a worker thread.
 import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
 import { mailParameters, rcptParameters } from '../smtp/dsn-parameters.js';
 import { has8bit, isNonAscii } from '../smtp/eight-bit.js';
 import { formatReply, reply } from '../smtp/reply.js';
 import type { ConnectionPool } from './connection-pool.js';
 import type { Destination, DestinationResolver } from './destinations.js';
-import { describe, relayName, smtputf8NotOffered, transactionVerdicts, type Said, type Verdict } from './reply-policy.js';
+import { describe, relayName, smtputf8NotOffered, tlsRemembered, transactionVerdicts, type Said, type Verdict } from './reply-policy.js';
 import type { Envelope, SmtpSession, TlsPolicy } from './session.js';
 import { outcomeForAll, type DeliveryRequest, type Outcome, type Relay, type TlsInfo } from './types.js';
 
@@ -54,6 +61,7 @@ export interface DelivererDeps {
   readonly destinations: DestinationResolver;
   readonly pool: ConnectionPool;
   readonly logger?: Logger;
+  readonly metrics?: Metrics;
 }
 
 export class SmtpDeliverer {
@@ -98,10 +106,18 @@ export class SmtpDeliverer {
   };
 
   private async tryServer(request: DeliveryRequest, recipients: readonly string[], server: Destination, final: boolean): Promise<Tried> {
-    const tls: TlsPolicy = 'may';
-    for (const fresh of [false, true]) {
+    let tls: TlsPolicy = request.tlsSeenAt === null ? 'may' : 'encrypt';
+    for (let fresh = false, tries = 0; tries < 3; tries++) {
       const acquired = await this.deps.pool.acquire(server, tls, fresh);
-      if (!acquired.ok) return { session: false, said: describe(acquired.trouble, server), relay: server };
+      if (!acquired.ok) {
+        const said = describe(acquired.trouble, server);
+        if (acquired.trouble.cause !== 'tls' || tls === 'none') return { session: false, said, relay: server };
+        if (tls === 'encrypt') return { session: false, said: this.noFallback(request, server, said), relay: server };
+        this.fallback(request, server, said);
+        tls = 'none';
+        fresh = true;
+        continue;
+      }
       const { session, reused } = acquired;
       if (needsSmtputf8(request, recipients) && !session.supports('SMTPUTF8')) {
         this.deps.pool.release(server, tls, session, true);
@@ -111,8 +127,9 @@ export class SmtpDeliverer {
       const result = await session.send(envelopeOf(request, recipients, session), request.body);
       const t = result.trouble;
       const silent = t !== null && t.cause === 'lost' && result.mailRefused === null && result.accepted.length + result.refused.size === 0;
-      if (reused && silent) {
+      if (reused && silent && !fresh) {
         session.close();
+        fresh = true;
         continue;
       }
       this.deps.pool.release(server, tls, session, t === null);
@@ -126,6 +143,33 @@ export class SmtpDeliverer {
     }
     const lost = reply(451, '4.4.2', 'connection lost twice');
     return { session: false, said: { reply: lost, remote: false }, relay: server };
+  }
+
+  /** A failed TLS handshake at a domain not known to do TLS: the same server again, in plaintext. */
+  private fallback(request: DeliveryRequest, server: Destination, said: Said): void {
+    this.deps.metrics?.tlsFallbacks.inc({ result: 'plaintext' });
+    this.deps.logger?.warn(
+      { queueId: request.queueId, domain: request.domain, relay: relayName(server), reply: formatReply(said.reply) },
+      'TLS failed; retrying the same server without TLS',
+    );
+  }
+
+  /** A TLS failure at a domain known to do TLS: no plaintext, the next server or a deferral (4.7.5). */
+  private noFallback(request: DeliveryRequest, server: Destination, said: Said): Said {
+    const seenAt = request.tlsSeenAt ?? 0;
+    const refusal = tlsRemembered(said, request.domain, seenAt);
+    this.deps.metrics?.tlsFallbacks.inc({ result: 'refused' });
+    this.deps.logger?.warn(
+      {
+        queueId: request.queueId,
+        domain: request.domain,
+        relay: relayName(server),
+        tlsSeenAt: new Date(seenAt).toISOString(),
+        reply: formatReply(said.reply),
+      },
+      'TLS failed at a domain known to do TLS; not retrying without TLS',
+    );
+    return refusal;
   }
 
   /** Why a server was passed over for the next one (Postfix logs this too). */

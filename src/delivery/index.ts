@@ -1,5 +1,5 @@
 // Assembling the delivery stage from the configuration: the spool store (returning the leases of a
-// previous run first), the SMTP side (resolver, destinations, connection pool, deliverer: no spool
+// previous run first), the TLS memory (pruned of what no longer counts), the SMTP side (resolver, destinations, connection pool, deliverer: no spool
 // and no schedule), the bouncer and the worker, subscribed to the Enqueuer's hand-off. The caller starts the worker once
 // submission runs and stops it before closing the spool.
 import { Bouncer, bouncerSettings } from '../bounce/bouncer.js';
@@ -16,6 +16,7 @@ import type { QueueIdGenerator } from '../spool/queue-id.js';
 import { ConnectionPool } from './connection-pool.js';
 import { SmtpDeliverer } from './deliver.js';
 import { DestinationResolver } from './destinations.js';
+import { TlsMemory } from './tls-memory.js';
 import type { TlsInfo } from './types.js';
 import { DeliveryWorker } from './worker.js';
 
@@ -50,6 +51,10 @@ export function createDelivery(deps: DeliveryDeps): DeliveryWorker {
     { port: d.port, routes: d.routes, allowPrivateDestinations: d.allowPrivateDestinations },
     deps.random,
   );
+  const tlsMemory = new TlsMemory(store, d.tls.rememberFor * 1000);
+  const forgotten = tlsMemory.prune(deps.clock.now());
+  if (forgotten > 0)
+    logger.info({ domains: forgotten }, 'TLS memory: forgot domains not delivered to over TLS within delivery.tls.rememberFor');
   const t = d.timeouts;
   const timeouts = { connect: t.connect * 1000, greeting: t.greeting * 1000, command: t.command * 1000, data: t.data * 1000 };
   const pool = new ConnectionPool({ hostname: config.hostname, timeouts, maxOpen: d.concurrency, opened });
@@ -57,13 +62,14 @@ export function createDelivery(deps: DeliveryDeps): DeliveryWorker {
   const worker = new DeliveryWorker(
     {
       store,
-      deliver: new SmtpDeliverer({ destinations, pool, logger }).deliver,
+      deliver: new SmtpDeliverer({ destinations, pool, logger, metrics: deps.metrics }).deliver,
       bouncer,
       clock: deps.clock,
       logger,
       closeConnections: () => pool.closeAll(),
       random: deps.random,
       metrics: deps.metrics,
+      tlsMemory,
     },
     { concurrency: d.concurrency, perDomainConcurrency: d.perDomainConcurrency, retry: d.retry },
   );

@@ -186,8 +186,9 @@ export function conversionImpossible(relay: Relay, why: string): Said {
   return { reply: reply(554, '5.6.3', text), remote: false };
 }
 
-/** A TLS failure at a domain known to do TLS: no plaintext fallback (the TLS memory). */
+/** A TLS failure at a domain known to do TLS: no plaintext fallback (the TLS memory). 4.7.4 or 4.7.5. */
 export function tlsRemembered(failure: Said, domain: string, seenAt: number): Said {
+  const enhanced = failure.reply.enhanced === '4.7.4' ? '4.7.4' : '4.7.5';
   const text = `${failure.reply.text}; not retrying without TLS: ${domain} accepted mail over TLS on ${new Date(seenAt).toISOString()}`;
-  return { reply: reply(451, '4.7.5', text), remote: false, ...(failure.command ? { command: failure.command } : {}) };
+  return { reply: reply(451, enhanced, text), remote: false, ...(failure.command ? { command: failure.command } : {}) };
 }

@@ -43,6 +43,11 @@ export interface DeliveryRequest {
   readonly recipients: readonly string[];
   /** The message as spooled (CRLF, dot-unstuffed). */
   readonly body: Buffer;
+  /**
+   * When the domain last took mail over TLS, within delivery.tls.rememberFor (tls-memory.ts): then
+   * the attempt has no plaintext fallback. Null: not known to do TLS.
+   */
+  readonly tlsSeenAt: number | null;
   /** The client's DSN parameters, passed on to a next hop that offers DSN. */
   readonly dsn?: EnvelopeDsn;
 }

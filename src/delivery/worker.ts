@@ -10,7 +10,8 @@
 //    most SAFETY_WAKE_MS, which also catches anything unforeseen).
 //  - Changes made by another process (the CLI: retry, release, enqueue) are noticed within a second
 //    through SQLite's data_version, which costs no query on the tables.
-// Outcomes go to the OutcomeRecorder (recorder.ts: batched writes, one DSN per round).
+// Outcomes go to the OutcomeRecorder (recorder.ts: batched writes, one DSN per round). Each attempt
+// carries what the TLS memory knows of its domain, and a delivery over TLS is remembered there.
 // stop(): no new jobs; running ones get `graceMs` to finish, then their connections are closed and
 // their results ignored; every lease is returned.
 import type { Bouncer } from '../bounce/bouncer.js';
@@ -27,6 +28,7 @@ import type { RetrySchedule } from './backoff.js';
 import { DispatchQueue } from './dispatch-queue.js';
 import { jobsFor, keyOf, type Job } from './jobs.js';
 import { OutcomeRecorder } from './recorder.js';
+import type { TlsMemory } from './tls-memory.js';
 import { outcomeForAll, settle, type Deliver, type Outcome } from './types.js';
 
 const CLAIM_BATCH = 200;
@@ -52,6 +54,8 @@ export interface WorkerDeps {
   readonly closeConnections: () => void;
   readonly random?: () => number;
   readonly metrics?: Metrics;
+  /** Which domains are known to do TLS (delivery.tls.rememberFor); none: every attempt is opportunistic. */
+  readonly tlsMemory?: TlsMemory;
 }
 
 export class DeliveryWorker {
@@ -244,12 +248,30 @@ export class DeliveryWorker {
       const missing = reply(451, '4.3.0', 'local error: cannot read the message body from the spool');
       return outcomeForAll(request, { status: 'deferred', reply: missing, remote: false, relay: null, tls: null });
     }
-    const outcomes = await settle(this.deps.deliver, { ...request, body });
+    const outcomes = await settle(this.deps.deliver, { ...request, body, tlsSeenAt: this.tlsSeenAt(job.domain) });
     const undelivered = outcomes.some((o) => o.status !== 'delivered');
     const reportable = undelivered || job.recipients.some((r) => r.dsn && wantsNotice(r.dsn, 'SUCCESS'));
     if (!job.round.originalHeader && reportable) job.round.originalHeader = Buffer.from(splitMessage(body).header);
     if (undelivered && message.dsn?.ret === 'FULL') job.round.original = body;
+    if (outcomes.some((o) => o.status === 'delivered' && o.tls !== null)) this.tookTls(job.domain);
     return outcomes;
+  }
+
+  private tlsSeenAt(domain: string): number | null {
+    try {
+      return this.deps.tlsMemory?.seenAt(domain, this.deps.clock.now()) ?? null;
+    } catch (err) {
+      this.deps.logger.error({ err, domain }, 'cannot read the TLS memory; delivering with opportunistic TLS');
+      return null;
+    }
+  }
+
+  private tookTls(domain: string): void {
+    try {
+      this.deps.tlsMemory?.delivered(domain, this.deps.clock.now());
+    } catch (err) {
+      this.deps.logger.error({ err, domain }, 'cannot record a delivery over TLS in the TLS memory');
+    }
   }
 
   private recorded(results: readonly RecipientResult[]): void {

@@ -59,6 +59,12 @@ export class Metrics {
     labelNames: ['tls'] as const,
     registers: [this.registry],
   });
+  readonly tlsFallbacks = new Counter({
+    name: 'smarthost_delivery_tls_fallbacks_total',
+    help: 'Outbound TLS failures, by what followed: plaintext (retried without TLS) or refused (domain known to do TLS)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
 
   readonly connectionsRefused = new Counter({
     name: 'smarthost_connections_refused_total',

@@ -18,6 +18,8 @@
 // The administrator may change a recipient while its attempt runs (queue-admin.ts): a deferred
 // outcome then leaves a recipient that was held or bounced in the meantime as it is, and the outcome
 // of a recipient whose message was deleted is dropped. A delivered or bounced outcome always counts.
+// The TLS memory (tls_domains) keeps, per recipient domain, the last time delivery to it succeeded
+// over TLS: one row per domain, written at most as often as the worker asks (src/delivery/tls-memory.ts).
 import {
   NO_MESSAGE_DSN,
   NO_RECIPIENT_DSN,
@@ -139,6 +141,12 @@ export class DeliveryStore {
         `UPDATE recipients SET lease_until = NULL, next_attempt_at = @now
           WHERE message_id = @messageId AND address = @address AND lease_until IS NOT NULL`,
       ),
+      tlsSeen: db.prepare('SELECT last_tls_at FROM tls_domains WHERE domain = ?').pluck(),
+      tlsRemember: db.prepare(
+        `INSERT INTO tls_domains (domain, last_tls_at) VALUES (?, ?)
+         ON CONFLICT (domain) DO UPDATE SET last_tls_at = max(last_tls_at, excluded.last_tls_at)`,
+      ),
+      tlsForget: db.prepare('DELETE FROM tls_domains WHERE last_tls_at < ?'),
       returnAll: db.prepare(
         `UPDATE recipients SET lease_until = NULL, next_attempt_at = min(next_attempt_at, @now)
           WHERE state IN ('queued', 'deferred', 'held') AND lease_until IS NOT NULL`,
@@ -203,6 +211,21 @@ export class DeliveryStore {
       if (this.options.keepDeliveredMs === 0) s.dropBody.run(id);
     }
     return finished;
+  }
+
+  /** When delivery to `domain` last succeeded over TLS, or null. */
+  lastTlsDelivery(domain: string): number | null {
+    return (this.statements.tlsSeen.get(domain) as number | undefined) ?? null;
+  }
+
+  /** Record a delivery to `domain` over TLS at `at` (an earlier time never replaces a later one). */
+  rememberTls(domain: string, at: number): void {
+    this.statements.tlsRemember.run(domain, at);
+  }
+
+  /** Forget domains not delivered to over TLS since `cutoff`; returns how many. */
+  forgetTlsBefore(cutoff: number): number {
+    return this.statements.tlsForget.run(cutoff).changes;
   }
 
   /** Delete the bodies of messages done for keepDelivered or longer. */

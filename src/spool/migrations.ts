@@ -15,6 +15,8 @@
 // daemon     one row while a daemon runs on this spool: its pid, version, bound listeners and metrics
 //            address (for `smarthost status`), and the time of its last spool write probe (/healthz).
 // admin_log  lines the queue commands leave for the daemon's log (admin-log.ts); deleted once logged.
+// tls_domains the delivery TLS memory: per recipient domain, when delivery to it last succeeded over
+//            TLS (delivery-store.ts); rows older than delivery.tls.rememberFor are deleted at start.
 // All times are milliseconds since the epoch.
 
 export const migrations: readonly string[] = [
@@ -103,5 +105,11 @@ export const migrations: readonly string[] = [
   ALTER TABLE recipients ADD COLUMN dsn_notify TEXT;
   ALTER TABLE recipients ADD COLUMN dsn_orcpt TEXT;
   ALTER TABLE recipients ADD COLUMN delay_warned_at INTEGER;
+  `,
+  `
+  CREATE TABLE tls_domains (
+    domain      TEXT PRIMARY KEY,
+    last_tls_at INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
   `,
 ];

@@ -124,8 +124,8 @@ export class ScriptedMx {
         state.data = null;
         this.lines.push({ connection, line: '.' });
         const answer = this.options.script?.('.', ctx(data));
-        const ok = await send(answer, '250 2.0.0 Ok: queued as SCRIPTED');
-        if (ok && accepts(answer)) this.received.push({ connection, mailFrom: state.from, rcptTo: state.to, data, secure: state.secure });
+        if (accepts(answer)) this.received.push({ connection, mailFrom: state.from, rcptTo: state.to, data, secure: state.secure });
+        await send(answer, '250 2.0.0 Ok: queued as SCRIPTED');
         state.to = [];
         return;
       }

@@ -196,7 +196,14 @@ test('delivered is logged "sent"; bounced is final', () => {
 });
 
 test('anything thrown, and any recipient left without an outcome, counts as deferred', async () => {
-  const request = { queueId: 'Q', sender: 's@x.test', domain: 'r.test', recipients: ['a@r.test', 'b@r.test'], body: Buffer.from('x') };
+  const request = {
+    queueId: 'Q',
+    sender: 's@x.test',
+    domain: 'r.test',
+    recipients: ['a@r.test', 'b@r.test'],
+    body: Buffer.from('x'),
+    tlsSeenAt: null,
+  };
   const thrown = await settle(() => Promise.reject(new Error('boom')), request);
   assert.deepEqual(
     thrown.map((o) => [o.recipient, o.status]),
