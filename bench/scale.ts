@@ -3,7 +3,8 @@
 // the operator's commands take on it, medians of 5:
 //  - claiming due work (nothing due; 200 due among them) and finding the next due time,
 //  - the recipient counts and oldest message behind `status` and the metrics gauges,
-//  - `smarthost queue list --summary` and `smarthost status` as the CLI runs them (whole process),
+//  - the integrity check the daemon runs at start (schema and PRAGMA quick_check),
+//  - `smarthost queue list --summary`, `status` and `check-spool` as the CLI runs them (whole process),
 // and the query plan of each hot-path statement (an index search, never a scan of a table).
 //   node --import tsx bench/scale.ts [--recipients 1000000]
 import { spawnSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { openSpool } from '../src/spool/database.js';
 import { DeliveryStore } from '../src/spool/delivery-store.js';
+import { verifySpool } from '../src/spool/integrity.js';
 import { QueueStats } from '../src/spool/queue-stats.js';
 import { fillBacklog } from './backlog.js';
 import { ROOT } from './targets.js';
@@ -70,6 +72,10 @@ report(
   'oldest waiting message (status, metrics)',
   median(5, () => stats.oldestWaiting()),
 );
+report(
+  'integrity check at daemon start (schema, quick_check)',
+  median(3, () => verifySpool(db, spool)),
+);
 for (const statement of [
   "SELECT r.rowid FROM recipients r INDEXED BY recipients_due JOIN messages m ON m.id = r.message_id WHERE r.state IN ('queued', 'deferred') AND r.next_attempt_at <= 1 ORDER BY r.next_attempt_at LIMIT 200",
   "SELECT next_attempt_at FROM recipients INDEXED BY recipients_due WHERE state IN ('queued', 'deferred') ORDER BY next_attempt_at LIMIT 1",
@@ -81,7 +87,7 @@ for (const statement of [
 }
 db.close();
 
-for (const command of [['queue', 'list', '--summary'], ['status']]) {
+for (const command of [['queue', 'list', '--summary'], ['status'], ['check-spool']]) {
   const times: number[] = [];
   let out = '';
   for (let i = 0; i < 5; i++) {

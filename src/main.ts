@@ -1,4 +1,4 @@
-// The daemon (`smarthost serve`): load and check the configuration, open the spool, start the
+// The daemon (`smarthost serve`): load and check the configuration, lock and check the spool, start the
 // pipeline's stages and the operator's side (metrics and health, SIGHUP reload, readiness to
 // systemd: src/daemon/), in development the dev sink (devSink: src/daemon/dev-sink.ts) and the
 // keys marked create: true, and handle signals. SIGTERM/SIGINT drain: stop accepting, let transactions
@@ -21,6 +21,11 @@ import { createLogger, type Logger } from './platform/logger.js';
 import { Metrics } from './platform/metrics.js';
 import { VERSION } from './platform/version.js';
 import { openSpool, type SpoolDatabase } from './spool/database.js';
+import { checkAccess, ensureSpoolDirectory, spoolPaths, tightenModes } from './spool/files.js';
+import { verifySpool } from './spool/integrity.js';
+import { lockSpool, type SpoolLock } from './spool/lock.js';
+import { DiskReserve } from './spool/reserve.js';
+import { HistorySweeper, startHistorySweep } from './spool/retention.js';
 import { DELIVERY_LEASE_MS } from './spool/delivery-store.js';
 import { deferAutomaticCheckpoints, startCheckpointer } from './spool/checkpointer.js';
 import { Enqueuer } from './spool/enqueue.js';
@@ -46,16 +51,52 @@ export async function runDaemon(configPath: string): Promise<void> {
   const files = readConfigFiles(config);
   if (Array.isArray(files)) throw new ConfigError(configPath, files);
 
-  const db = openSpool(config.spool.path, { busyTimeout: config.spool.busyTimeout });
+  const spool = openDaemonSpool(config, logger);
   try {
-    await startPipeline(config, configPath, files, db, logger);
+    await startPipeline(config, configPath, files, spool, logger);
   } catch (err) {
-    db.close(); // closed before the process exits
+    spool.db.close(); // closed before the process exits
+    spool.lock.release();
     throw err;
   }
 }
 
-async function startPipeline(config: Config, configPath: string, files: ConfigFiles, db: SpoolDatabase, logger: Logger): Promise<void> {
+interface DaemonSpool {
+  readonly db: SpoolDatabase;
+  readonly lock: SpoolLock;
+}
+
+/**
+ * The spool, as only the daemon opens it: the directory made, access checked, the one-daemon lock
+ * taken before anything in the spool is touched, loose file modes tightened, the file checked whole
+ * (quick_check) and migrated.
+ */
+function openDaemonSpool(config: Config, logger: Logger): DaemonSpool {
+  const paths = spoolPaths(config.spool.path);
+  ensureSpoolDirectory(paths);
+  checkAccess(paths);
+  const lock = lockSpool(paths);
+  try {
+    for (const changed of tightenModes(paths))
+      logger.warn(changed, 'tightened the permissions of a spool file: group and others could read it');
+    const started = Date.now();
+    const db = openSpool(config.spool.path, { busyTimeout: config.spool.busyTimeout });
+    try {
+      verifySpool(db, config.spool.path);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    logger.info({ spool: config.spool.path, ms: Date.now() - started }, 'spool checked');
+    return { db, lock };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startPipeline(config: Config, configPath: string, files: ConfigFiles, spool: DaemonSpool, logger: Logger): Promise<void> {
+  const { db } = spool;
   const users = new UserStore(db);
   await createInitialUser(config, configPath, users, logger);
   const enqueuer = new Enqueuer(db, { leaseMs: DELIVERY_LEASE_MS });
@@ -79,15 +120,27 @@ async function startPipeline(config: Config, configPath: string, files: ConfigFi
     signer: dkim.signIfKeyExists,
     metrics,
   });
+  const reserve = new DiskReserve(spoolPaths(config.spool.path).dir, config.spool.minFree, (space) =>
+    space.ok
+      ? logger.info(space, 'the spool file system has room again; new mail is accepted')
+      : logger.warn(space, 'the spool file system has less free space than spool.minFree; new mail gets 452 4.3.1 until it has more'),
+  );
+  reserve.space(); // logs at once if the daemon starts below the reserve
   const listeners = await startSubmission(
-    { config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign },
+    { config, users, enqueuer, ids, clock: systemClock, logger, metrics, sign: dkim.sign, reserve },
     files.tls,
   );
   const sink: DevSink | null = config.devSink
     ? await startDevSink({ ...config.devSink, maxMessageSize: config.limits.maxMessageSize }, logger)
     : null;
   delivery.start();
-  const operations = await startOperations({ config, configPath, db, clock: systemClock, logger, metrics, dkim, listeners });
+  const history = startHistorySweep(
+    new HistorySweeper(bookkeeping, config.spool.keepHistory * 1000),
+    () => systemClock.now(),
+    (messages) => logger.info({ messages, keepHistory: config.spool.keepHistory }, 'deleted the records of finished messages'),
+    (err) => logger.error({ err }, 'cannot delete the records of finished messages; trying again later'),
+  );
+  const operations = await startOperations({ config, configPath, db, clock: systemClock, logger, metrics, dkim, listeners, reserve });
   logger.info({ hostname: config.hostname, spool: config.spool.path, version: VERSION, pid: process.pid }, 'ready');
 
   let stopping = false;
@@ -101,8 +154,10 @@ async function startPipeline(config: Config, configPath: string, files: ConfigFi
       .then(() => operations.stop())
       .then(() => checkpointer.stop())
       .then(() => {
+        history.stop();
         bookkeeping.close();
         db.close();
+        spool.lock.release();
         logger.info('stopped');
         process.exit(0);
       });

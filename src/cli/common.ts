@@ -1,9 +1,12 @@
 // What every CLI command shares: exit statuses, the --config option, loading the configuration
-// (schema only: the CLI does not need the TLS files the daemon reads) and opening the spool.
+// (schema only: the CLI does not need the TLS files the daemon reads) and opening the spool (as its
+// owner when run as root).
 import type { Command } from 'commander';
 import { ConfigError, EX_CONFIG, loadConfig, resolveConfigPath } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { openSpool, type SpoolDatabase } from '../spool/database.js';
+import { SpoolError } from '../spool/errors.js';
+import { runAsSpoolOwner, spoolPaths } from '../spool/files.js';
 
 export const EXIT = { ok: 0, notFound: 1, usage: 2, config: EX_CONFIG } as const;
 
@@ -30,8 +33,14 @@ export function configFrom(options: ConfigOption): { path: string; config: Confi
   return { path, config: loadConfig(path) };
 }
 
+/**
+ * The configuration and the spool, opened as the spool's owner: run as root, the command first takes
+ * the identity of the user who owns the spool (files.ts), so it never leaves a file the daemon cannot
+ * write.
+ */
 export function spoolFrom(options: ConfigOption): { config: Config; db: SpoolDatabase } {
   const { config } = configFrom(options);
+  runAsSpoolOwner(spoolPaths(config.spool.path));
   return { config, db: openSpool(config.spool.path, { busyTimeout: config.spool.busyTimeout }) };
 }
 
@@ -53,9 +62,9 @@ export async function run(body: () => Promise<number | void> | number | void): P
     if (err instanceof ConfigError) {
       process.stderr.write(`smarthost: ${err.message}\n`);
       process.exitCode = EXIT.config;
-    } else if (err instanceof CliError) {
+    } else if (err instanceof CliError || err instanceof SpoolError) {
       process.stderr.write(`smarthost: ${err.message}\n`);
-      process.exitCode = err.exitCode;
+      process.exitCode = err instanceof CliError ? err.exitCode : EXIT.notFound;
     } else {
       throw err;
     }

@@ -8,6 +8,7 @@ import { runtimeProblem } from '../spool/sqlite.js';
 import { EXIT, configFrom, run, withConfig, type ConfigOption } from './common.js';
 import { registerDkimCommands } from './dkim.js';
 import { registerQueueCommands } from './queue.js';
+import { registerSpoolCommands } from './spool.js';
 import { registerStatusCommand } from './status.js';
 import { registerUserCommands } from './user.js';
 
@@ -52,6 +53,7 @@ registerQueueCommands(program);
 registerStatusCommand(program);
 registerUserCommands(program);
 registerDkimCommands(program);
+registerSpoolCommands(program);
 
 const unsupported = runtimeProblem();
 if (unsupported) {

@@ -108,8 +108,18 @@ export function requireYes(action: Action, selection: Selection, options: Change
   throw new CliError(`${action} with --all, filters or "-" needs --yes (see what it would do with --dry-run)`, EXIT.usage);
 }
 
+/**
+ * The Unix user who ran this command, read when the command starts: run as root, it takes the spool
+ * owner's identity before it opens the spool (common.ts), and the log must still say root.
+ */
+const invoker = readActor();
+
 /** The Unix user running this command, for the daemon's log. */
 export function currentActor(): Actor {
+  return invoker;
+}
+
+function readActor(): Actor {
   const uid = process.getuid?.() ?? -1;
   let user: string;
   try {

@@ -33,11 +33,22 @@ export const senderPattern = z.string().regex(/^[^@\s]*@[^@\s]+$/, 'must be an a
 
 const domainName = z.string().regex(/^(\*|\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?)$/, 'must be a domain name, ".parent.domain" or "*"');
 
-const spool = z.strictObject({
-  path: path.default('/var/lib/smarthost/spool.db'),
-  keepDelivered: seconds.default(0),
-  busyTimeout: z.number().int().min(0).max(60_000).default(5000),
-});
+const spool = z
+  .strictObject({
+    path: path.default('/var/lib/smarthost/spool.db'),
+    keepDelivered: seconds.default(0),
+    keepHistory: seconds.default(604_800),
+    minFree: z.number().int().nonnegative().default(268_435_456),
+    busyTimeout: z.number().int().min(0).max(60_000).default(5000),
+  })
+  .superRefine((value, ctx) => {
+    if (value.keepDelivered <= value.keepHistory) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['keepDelivered'],
+      message: `must not exceed spool.keepHistory (${value.keepHistory}): a finished message is deleted, body and all, after keepHistory`,
+    });
+  });
 
 const tls = z.strictObject({
   cert: path.default('/etc/smarthost/tls/fullchain.pem'),

@@ -1,13 +1,17 @@
 // The operator's HTTP endpoint on `metrics.listen` (loopback by default): GET /metrics serves the
 // Prometheus text of the daemon's registry; GET /healthz answers 200 only when the spool takes a
-// write and every submission listener is bound, 503 otherwise, with the checks as JSON either way.
-// The spool probe is a real committed write, run at most once a second however often it is asked.
+// write, its file system has more than the free-space reserve (spool.minFree) and every submission
+// listener is bound, 503 otherwise, with the checks as JSON either way: status "unavailable" when
+// the spool or a listener fails, "degraded" when only the reserve is crossed (new mail gets 452 4.3.1
+// while delivery goes on). The spool probe is a real committed write, run at most once a second
+// however often it is asked; the free space is read at each request (one statfs call).
 // Nothing else is served, and no request body is read.
 import http from 'node:http';
 import type net from 'node:net';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
+import type { DiskSpace } from '../spool/reserve.js';
 import type { BoundListener } from '../submission/server.js';
 import { parseEndpoint } from '../config/schema.js';
 
@@ -17,13 +21,17 @@ export interface HealthDeps {
   readonly listeners: () => readonly BoundListener[];
   /** Throws when the spool cannot be written. */
   readonly probeSpool: (now: number) => void;
+  /** The spool's free space against its reserve. */
+  readonly disk?: () => DiskSpace;
   readonly clock: Clock;
   readonly logger: Logger;
 }
 
 export interface Health {
   readonly ok: boolean;
+  readonly status: 'ok' | 'degraded' | 'unavailable';
   readonly spool: string;
+  readonly disk: DiskSpace | null;
   readonly listeners: ReadonlyArray<{ kind: string; address: string; port: number; listening: boolean }>;
 }
 
@@ -37,8 +45,19 @@ export class HealthCheck {
     const listeners = this.deps
       .listeners()
       .map((l) => ({ kind: l.kind, address: l.address, port: l.port, listening: l.server.server.listening }));
-    const ok = spool === 'ok' && listeners.length > 0 && listeners.every((l) => l.listening);
-    return { ok, spool, listeners };
+    const up = spool === 'ok' && listeners.length > 0 && listeners.every((l) => l.listening);
+    const disk = this.diskState();
+    const status = !up ? 'unavailable' : disk && !disk.ok ? 'degraded' : 'ok';
+    return { ok: status === 'ok', status, spool, disk, listeners };
+  }
+
+  private diskState(): DiskSpace | null {
+    try {
+      return this.deps.disk?.() ?? null;
+    } catch (err) {
+      this.deps.logger.error({ err }, 'health check: cannot read the free space of the spool file system');
+      return null;
+    }
   }
 
   private spoolState(): string {
@@ -98,12 +117,7 @@ async function respond(
     if (path === '/metrics') return send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
     if (path === '/healthz') {
       const result = health.check();
-      return send(
-        res,
-        result.ok ? 200 : 503,
-        'application/json',
-        `${JSON.stringify({ status: result.ok ? 'ok' : 'unavailable', ...result })}\n`,
-      );
+      return send(res, result.ok ? 200 : 503, 'application/json', `${JSON.stringify(result)}\n`);
     }
     return send(res, 404, 'text/plain', 'not found\n');
   } catch (err) {

@@ -12,6 +12,7 @@ import { VERSION } from '../platform/version.js';
 import type { SpoolDatabase } from '../spool/database.js';
 import { createWriteProbe, recordDaemonStart, recordDaemonStop } from '../spool/daemon-state.js';
 import { QueueStats, WAITING_STATES } from '../spool/queue-stats.js';
+import type { DiskReserve } from '../spool/reserve.js';
 import type { BoundListener } from '../submission/server.js';
 import { startAdminLogRelay } from './admin-log.js';
 import { HealthCheck, startHttp, type BoundHttp } from './http.js';
@@ -27,6 +28,7 @@ export interface OperationsDeps {
   readonly metrics: Metrics;
   readonly dkim: DkimSigner;
   readonly listeners: readonly BoundListener[];
+  readonly reserve: DiskReserve;
 }
 
 export interface Operations {
@@ -44,7 +46,13 @@ export async function startOperations(deps: OperationsDeps): Promise<Operations>
 
   let http: BoundHttp | null = null;
   if (config.metrics.listen !== false) {
-    const health = new HealthCheck({ listeners: () => listeners, probeSpool: createWriteProbe(db, process.pid), clock, logger });
+    const health = new HealthCheck({
+      listeners: () => listeners,
+      probeSpool: createWriteProbe(db, process.pid),
+      disk: () => deps.reserve.space(),
+      clock,
+      logger,
+    });
     http = await startHttp(config.metrics.listen, metrics, health, logger);
   }
   const listenerInfo = listeners.map(({ kind, address, port }) => ({ kind, address, port }));

@@ -11,6 +11,8 @@
 // the next deferral tries again); a delivered one is recorded delivered either way. Which outcomes
 // are reported, and to whom, is the bouncer's rule (bouncer.ts: NOTIFY, the null sender, the
 // postmaster).
+// Outcomes the spool does not take (a full disk) are kept and written again every second, never
+// dropped: dropping them would have the recipients delivered a second time once their lease ran out.
 import type { Bouncer } from '../bounce/bouncer.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
@@ -33,6 +35,7 @@ const NOTICE_NAMES: Record<ReportAction, string> = {
   relayed: 'delivery status notification',
 };
 const RECORD_BATCH_MAX = 500;
+const RECORD_RETRY_MS = 1000;
 
 export interface RecorderDeps {
   readonly store: DeliveryStore;
@@ -54,6 +57,7 @@ export class OutcomeRecorder {
   private timer: NodeJS.Timeout | null = null;
   private bouncesInFlight = 0;
   private abandoned = false;
+  private failing = false;
 
   constructor(private readonly deps: RecorderDeps) {}
 
@@ -111,14 +115,31 @@ export class OutcomeRecorder {
       try {
         for (const id of this.deps.store.record(results)) this.deps.logger.info({ queueId: id }, 'removed');
       } catch (err) {
-        this.deps.logger.error(
-          { err, count: results.length },
-          'cannot record delivery outcomes; the recipients are retried when their lease runs out',
-        );
+        return this.keepForRetry(results, err);
       }
+      if (this.failing) this.deps.logger.info({ count: results.length }, 'recorded the delivery outcomes held back');
+      this.failing = false;
       this.deps.recorded(results);
     }
     this.deps.settled();
+  }
+
+  /**
+   * The spool does not take the outcomes (a full disk, a failing one): keep them, their recipients
+   * still leased to this worker so they are not attempted again, and write them again every
+   * RECORD_RETRY_MS until it does. Only a restart meanwhile has them attempted again.
+   */
+  private keepForRetry(results: readonly RecipientResult[], err: unknown): void {
+    if (!this.failing) {
+      this.deps.logger.error(
+        { err, count: results.length },
+        'cannot record delivery outcomes; they are kept and written again every second until the spool takes them',
+      );
+    }
+    this.failing = true;
+    this.pending = [...results, ...this.pending];
+    this.flushScheduled = true;
+    this.timer = setTimeout(() => this.flush(), RECORD_RETRY_MS);
   }
 
   /** One DSN for each kind of report the round has, one after the other. */
@@ -169,7 +190,7 @@ export class OutcomeRecorder {
   private record(result: RecipientResult): void {
     if (this.abandoned) return;
     this.pending.push(result);
-    if (this.pending.length >= RECORD_BATCH_MAX) return this.flush();
+    if (this.pending.length >= RECORD_BATCH_MAX && !this.failing) return this.flush();
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     this.timer = setTimeout(() => this.flush(), RECORD_BATCH_MS);

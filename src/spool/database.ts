@@ -5,8 +5,13 @@
 // next FULL commit of any connection (the WAL is one append-only file) or the next checkpoint. The
 // delivery worker's bookkeeping uses one: losing its last outcomes in a crash only means those
 // recipients are attempted again (delivery is at-least-once), and it saves an fsync per batch.
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+// A missing spool is created private and whole (files.ts: 0600, schema committed before it takes the
+// spool's name); an existing one is refused when it is empty or has no schema (integrity.ts), and
+// SQLite's errors of access name the file, its owner and its mode.
+import { errorCode } from '../platform/error-code.js';
+import { SpoolError } from './errors.js';
+import { checkAccess, createSpoolOnce, describeOwner, ensureSpoolDirectory, spoolPaths, type SpoolPaths } from './files.js';
+import { damagedError, refuseEmptySpool, refuseMissingSchema } from './integrity.js';
 import { migrations } from './migrations.js';
 import { Database, type SqliteDatabase } from './sqlite.js';
 
@@ -20,18 +25,42 @@ export interface OpenOptions {
 }
 
 export function openSpool(path: string, options: OpenOptions = {}): SpoolDatabase {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-  const db = new Database(path, { timeout: options.busyTimeout ?? 5000 });
+  const paths = spoolPaths(path);
+  ensureSpoolDirectory(paths);
+  checkAccess(paths);
+  createSpoolOnce(path, (temporary) => open(temporary, options).close());
+  refuseEmptySpool(paths);
+  return open(path, options, paths);
+}
+
+/** Open, configure and migrate; `paths` set: an existing spool, whose schema must be there. */
+function open(path: string, options: OpenOptions, existing?: SpoolPaths): SpoolDatabase {
+  let db: SpoolDatabase;
+  try {
+    db = new Database(path, { timeout: options.busyTimeout ?? 5000, fileMustExist: true });
+  } catch (err) {
+    throw accessError(err, path);
+  }
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
     db.pragma('foreign_keys = ON');
+    if (existing) refuseMissingSchema(db, existing);
     migrate(db);
     return db;
   } catch (err) {
     db.close();
-    throw err;
+    throw accessError(damagedError(err, path), path);
   }
+}
+
+/** SQLite's "attempt to write a readonly database" and "unable to open", with the file's owner and mode. */
+function accessError(err: unknown, path: string): unknown {
+  const code = errorCode(err);
+  if (!code.startsWith('SQLITE_READONLY') && !code.startsWith('SQLITE_CANTOPEN') && code !== 'SQLITE_PERM') return err;
+  return new SpoolError('SMARTHOST_E_SPOOL_ACCESS', `cannot use the spool ${path} (${describeOwner(path)}): ${(err as Error).message}`, {
+    cause: err,
+  });
 }
 
 export function migrate(db: SpoolDatabase): void {

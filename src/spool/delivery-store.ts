@@ -14,7 +14,7 @@
 // last reply and MX, and one `attempts` row each. A message none of whose recipients is queued,
 // deferred or held any more is done: done_at is set, and its body is deleted at once or, with
 // spool.keepDelivered, by sweepBodies() once that many seconds have passed. The message, recipient
-// and attempt rows stay as the record of what happened.
+// and attempt rows stay as the record of what happened, until spool.keepHistory (retention.ts).
 // The administrator may change a recipient while its attempt runs (queue-admin.ts): a deferred
 // outcome then leaves a recipient that was held or bounced in the meantime as it is, and the outcome
 // of a recipient whose message was deleted is dropped. A delivered or bounced outcome always counts.

@@ -3,7 +3,7 @@
 //
 // messages   one row per accepted message (envelope, owner, size); done_at set when every recipient
 //            is final. The body lives apart in `bodies`, so listings never read it and a finished
-//            message can drop its body while its record stays.
+//            message can drop its body while its record stays (until spool.keepHistory: retention.ts).
 // recipients per-recipient delivery state (docs/flow.md): queued | deferred | held | delivered | bounced,
 //            attempts, next_attempt_at, lease_until (a claim by the delivery worker), last reply/MX.
 // attempts   one row per delivery attempt of a recipient, for `queue show` and post-mortems.

@@ -3,9 +3,10 @@
 // a session without AUTH was assigned when it connected: assignSender; or the null sender), RCPT TO
 // (syntax only: every authenticated user may relay to any domain given by name, not by IP address;
 // <postmaster> goes to the configured postmaster), the parameters of both (parameters.ts: 555 for
-// unsupported ones, the DSN parameters kept), the user's hourly quota at both, and DATA: read within
-// the size limit, normalise line endings, check header From: (required with the null sender), take
-// the quota, add trace headers, sign, spool, and only then reply 250 with the queue ID.
+// unsupported ones, the DSN parameters kept), the user's hourly quota at both, the spool's free-space
+// reserve at MAIL (with SIZE) and DATA, and DATA: read within the size limit, normalise line endings,
+// check header From: (required with the null sender), take the quota, add trace headers, sign,
+// spool, and only then reply 250 with the queue ID.
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type {
@@ -29,6 +30,7 @@ import { Replies } from '../smtp/replies.js';
 import { formatReply, replyText } from '../smtp/reply.js';
 import type { Enqueuer } from '../spool/enqueue.js';
 import type { QueueIdGenerator } from '../spool/queue-id.js';
+import type { DiskReserve } from '../spool/reserve.js';
 import { admitSession, releaseSession } from './admission.js';
 import { authenticate } from './authenticate.js';
 import { addSubmissionHeaders, escapedHeloName, type ParsedMessage } from './compose.js';
@@ -48,6 +50,8 @@ export interface SubmissionDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly sign?: MessageSigner;
+  /** The spool's free-space reserve (spool.minFree); none: no check. */
+  readonly reserve?: DiskReserve;
 }
 
 export type GuardedDeps = SubmissionDeps & { readonly guards: SubmissionGuards };
@@ -152,7 +156,14 @@ function mailFrom(deps: GuardedDeps, address: SMTPServerAddress, session: SMTPSe
   if (address.address !== '' && !isSenderAllowed(user.allowed, address.address)) {
     return callback(new SmtpError('SMARTHOST_E_SENDER_NOT_OWNED', Replies.senderNotOwned(address.address, user.name)));
   }
-  callback(quotaError(deps.guards.quotas.check(user.name, 0), user.name));
+  const size = address.args ? Number(address.args.SIZE ?? 0) : 0;
+  callback(reserveError(deps, size) ?? quotaError(deps.guards.quotas.check(user.name, 0), user.name));
+}
+
+/** Below the spool's free-space reserve new mail waits: 452 4.3.1 (the room left is for delivery). */
+function reserveError(deps: GuardedDeps, bytes: number): SmtpError | null {
+  if (!deps.reserve || deps.reserve.allows(bytes)) return null;
+  return new SmtpError('SMARTHOST_E_SPOOL_FULL', Replies.insufficientStorage);
 }
 
 function rcptTo(deps: GuardedDeps, address: SMTPServerAddress, session: SMTPServerSession, callback: Done): void {
@@ -215,6 +226,8 @@ async function acceptData(
     if (!byAddress.has(address)) byAddress.set(address, dsn.recipient(r));
   }
   const recipients = [...byAddress.keys()];
+  const full = reserveError(deps, raw.length);
+  if (full) throw full;
   const quota = quotaError(deps.guards.quotas.take(user.name, recipients.length), user.name);
   if (quota) throw quota;
   try {

@@ -3,15 +3,14 @@
 // half-written) and the next message after recovery is accepted; SIGTERM lets a DATA in flight
 // finish and exits 0.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Database } from '../../src/spool/sqlite.js';
 import { queueIdOf } from '../helpers/clients.js';
 import { DEFAULT_USER, TestDaemon } from '../helpers/daemon.js';
-import { buildFaultLibrary } from '../helpers/faults.js';
+import { buildFaultLibrary, fill, mountTmpfs, unmountTmpfs } from '../helpers/faults.js';
 import { authenticatedClient, type SmtpClient, type SmtpReply } from '../helpers/smtp-client.js';
 
 const MESSAGE = 'From: a@example.com\r\nSubject: durable\r\n\r\nbody\r\n';
@@ -93,39 +92,10 @@ describe('the 250 promise', () => {
   });
 });
 
-/** A small tmpfs for the spool; needs root (CI runs as root). */
-function mountTmpfs(sizeKb: number): string | null {
-  const dir = mkdtempSync(join(tmpdir(), 'smarthost-tmpfs-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKb}k`, 'tmpfs', dir], { stdio: 'ignore' });
-    return dir;
-  } catch {
-    rmSync(dir, { recursive: true, force: true });
-    return null;
-  }
-}
-
-function fill(dir: string): string {
-  const file = join(dir, 'filler');
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(16 * 1024, 1);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
-  } finally {
-    closeSync(fd);
-  }
-  return file;
-}
-
 describe('storage faults', () => {
   const mounts: string[] = [];
   after(() => {
-    for (const dir of mounts) {
-      execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
-      rmSync(dir, { recursive: true, force: true });
-    }
+    for (const dir of mounts) unmountTmpfs(dir);
   });
   const canMount = process.getuid?.() === 0;
 
@@ -135,7 +105,9 @@ describe('storage faults', () => {
     const dir = mountTmpfs(8192);
     assert.ok(dir, 'tmpfs mounted');
     mounts.push(dir);
-    const daemon = await TestDaemon.start({ dir });
+    // No free-space reserve: this is the spool's own answer when a write finds the disk full
+    // (test/e2e/spool-reserve.test.ts has the reserve).
+    const daemon = await TestDaemon.start({ dir, config: { spool: { minFree: 0 } } });
     try {
       const client = await authenticatedClient(daemon.ports.submission, DEFAULT_USER.name, DEFAULT_USER.password);
       const before = messageCount(daemon.spoolPath);

@@ -33,6 +33,8 @@ export interface DaemonOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Use this directory (an existing spool, say) instead of a new temporary one. */
   readonly dir?: string;
+  /** Run the daemon (not the CLI) as this user. */
+  readonly user?: { readonly uid: number; readonly gid: number };
 }
 
 export interface CliResult {
@@ -97,6 +99,7 @@ export class TestDaemon {
     readonly config: Record<string, unknown>,
     private readonly env: NodeJS.ProcessEnv,
     private readonly ownsDir: boolean,
+    private readonly user?: { readonly uid: number; readonly gid: number },
   ) {}
 
   /** Write the config, add the users, start the daemon and wait until it is ready. */
@@ -105,14 +108,14 @@ export class TestDaemon {
     const config = merge(baseConfig(dir), options.config ?? {});
     const configPath = join(dir, 'smarthost.yaml');
     writeFileSync(configPath, JSON.stringify(config, null, 2));
-    const daemon = new TestDaemon(dir, configPath, config, options.env ?? {}, options.dir === undefined);
+    const daemon = new TestDaemon(dir, configPath, config, options.env ?? {}, options.dir === undefined, options.user);
     for (const user of options.users ?? [DEFAULT_USER]) await daemon.addUser(user);
     await daemon.launch();
     return daemon;
   }
 
   get spoolPath(): string {
-    return join(this.dir, 'spool.db');
+    return String((this.config['spool'] as { path: string }).path);
   }
 
   get pid(): number | undefined {
@@ -133,6 +136,7 @@ export class TestDaemon {
     const child = spawn(process.execPath, [BIN, 'serve', '--config', this.configPath], {
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...this.user,
     });
     this.child = child;
     this.exit = new Promise((res) => child.once('exit', (code, signal) => res(code ?? (signal ? -1 : null))));
@@ -145,7 +149,12 @@ export class TestDaemon {
     });
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     const from = this.logs.length;
-    await this.waitForLog((l) => l.msg === 'ready', 15_000, from).catch(async (err: Error) => {
+    // A daemon that exits before it is ready (a refused start) ends the wait at once, once its stderr is read.
+    const closed = new Promise<never>((_res, rej) => child.once('close', () => rej(new Error('exited before it was ready'))));
+    closed.catch(() => undefined);
+    const ready = this.waitForLog((l) => l.msg === 'ready', 15_000, from);
+    await Promise.race([ready, closed]).catch(async (err: Error) => {
+      ready.catch(() => undefined);
       const code = await Promise.race([this.exit, new Promise((r) => setTimeout(() => r('running'), 100))]);
       throw new Error(`${err.message}; exit=${String(code)}; stderr=${this.stderr}`);
     });
@@ -170,6 +179,8 @@ export class TestDaemon {
     for (;;) {
       const found = this.logs.slice(from).find(predicate);
       if (found) return found;
+      if (this.child && (this.child.exitCode !== null || this.child.signalCode !== null))
+        throw new Error('log line not seen: the daemon exited');
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`log line not seen within ${timeoutMs} ms`);
       await new Promise<void>((res) => {

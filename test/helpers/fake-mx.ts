@@ -19,8 +19,8 @@ export interface MxScript {
   greeting?: (connection: number) => Answer;
   mail?: (address: string, count: number) => Answer;
   rcpt?: (address: string, count: number) => Answer;
-  /** `count` is 1 for the first DATA this server sees, 2 for the next … */
-  data?: (count: number, recipients: readonly string[]) => Answer;
+  /** `count` is 1 for the first DATA this server sees, 2 for the next …; a promise answers when it settles. */
+  data?: (count: number, recipients: readonly string[]) => Answer | Promise<Answer>;
 }
 
 export interface Received {
@@ -114,15 +114,16 @@ export class FakeMx {
     stream.on('end', () => {
       const to = session.envelope.rcptTo.map((r) => r.address);
       const n = ++this.datas;
-      const answer = this.script.data?.(n, to) ?? 'accept';
-      if (answer === 'accept') {
-        const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-        const dsn = session.envelope.dsn ?? null;
-        const rcptDsn = new Map(session.envelope.rcptTo.filter((r) => r.dsn).map((r) => [r.address, r.dsn ?? {}]));
-        this.received.push({ from, to, data: Buffer.concat(chunks), tls: session.secure, dsn, rcptDsn });
-        for (const wake of this.waiters.splice(0)) wake();
-      }
-      this.answer(answer, cb);
+      void Promise.resolve(this.script.data?.(n, to) ?? 'accept').then((answer) => {
+        if (answer === 'accept') {
+          const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+          const dsn = session.envelope.dsn ?? null;
+          const rcptDsn = new Map(session.envelope.rcptTo.filter((r) => r.dsn).map((r) => [r.address, r.dsn ?? {}]));
+          this.received.push({ from, to, data: Buffer.concat(chunks), tls: session.secure, dsn, rcptDsn });
+          for (const wake of this.waiters.splice(0)) wake();
+        }
+        this.answer(answer, cb);
+      });
     });
   }
 
